@@ -1,0 +1,237 @@
+"""The command line: ``agentbench run|list|eval`` and ``agentbench-run``.
+
+Errors a user can act on print one line (``error: ...``) and exit with their code: 2 for
+unknown names and bad options, 1 for failures, 3 for results that cannot be compared.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from agentbench.errors import AgentbenchError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
+                  help="Benchmark agent-learning methods against imitation learning, fairly.")
+# Wide enough for the result table when output is not a terminal (CI logs, pipes).
+console = Console(width=None if sys.stdout.isatty() else 120)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
+
+
+def handles_errors(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except AgentbenchError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err_console.print("[bold red]interrupted[/]: finished episodes are saved; rerun with --resume")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _quiet_libraries() -> None:
+    """Our progress bars replace the libraries' own weight-loading bars."""
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def _configure_threads() -> None:
+    _quiet_libraries()
+    threads = os.environ.get("AGENTBENCH_THREADS")
+    if threads:
+        import torch
+
+        torch.set_num_threads(int(threads))
+
+
+MethodOpt = Annotated[str, typer.Option("--method", "-m", help="method name (agentbench list methods)")]
+EnvOpt = Annotated[str, typer.Option("--env", "-e", help="environment name (agentbench list envs)")]
+ModelOpt = Annotated[str, typer.Option("--model", help="registered model, local folder or hub id")]
+BackendOpt = Annotated[str, typer.Option("--backend", help="hf, vllm or openai")]
+BudgetOpt = Annotated[str, typer.Option("--budget", help="smoke, small or paper")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="seed of data order, sampling and bootstraps")]
+OutOpt = Annotated[Path, typer.Option("--out", help="folder that receives the run folder")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", help="key=value for any env/method/protocol option")]
+ResumeOpt = Annotated[bool, typer.Option("--resume", help="continue the run folder, skipping finished work")]
+OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="delete an existing run folder first")]
+RunIdOpt = Annotated[str | None, typer.Option("--run-id", help="name of the run folder (default: derived)")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")]
+
+
+def execute(*, method: str, env: str, protocol: str, model: str, backend: str, budget: str, seed: int,
+            out: Path, sets: list[str], resume: bool, overwrite: bool, run_id: str | None, quiet: bool,
+            protocol_obj=None) -> Path:
+    """Resolve, run and record one run; returns the path of its result.json."""
+    _configure_threads()
+    from agentbench.progress import Reporter
+    from agentbench.session import RunSession, prepare_run_dir, write_final
+    from agentbench.spec import resolve_spec
+
+    spec = resolve_spec(method=method, env=env, protocol=protocol, model=model, backend=backend, budget=budget,
+                        seed=seed, sets=sets, protocol_obj=protocol_obj)
+    availability = spec.env.obj.availability()
+    if not availability.runnable:
+        from agentbench.errors import EnvUnavailableError
+
+        raise EnvUnavailableError(f"env {spec.env.full_name} cannot run here: {availability.detail}")
+    spec.model()  # fail early on an unknown model, before any work
+    run_dir = prepare_run_dir(out, run_id or spec.default_run_id(), spec, resume, overwrite)
+    protocol_impl = protocol_obj if protocol_obj is not None else spec.protocol.obj(spec.protocol_config)
+    with Reporter(err_console, enabled=not quiet) as reporter:
+        session = RunSession(spec, run_dir, reporter)
+        output = protocol_impl.run(session)
+        result = session.result(output)
+        path = write_final(session, result)
+    print_result(result, path)
+    return path
+
+
+def print_result(result, path: Path) -> None:
+    table = Table(title=f"{result.method.name} on {', '.join(sorted({e.name for e in result.envs}))} "
+                        f"({result.protocol.name}, {result.protocol.budget} budget, model {result.model.name})")
+    for col in ("env", "split", "success", "95% CI", "progress", "invalid", "turns", "episodes"):
+        table.add_column(col, justify="right" if col not in ("env", "split") else "left")
+    for e in result.envs:
+        sr = e.success_rate
+        table.add_row(e.name, e.split, f"{100 * sr.value:.1f}%", f"[{100 * sr.ci95[0]:.1f}, {100 * sr.ci95[1]:.1f}]",
+                      f"{100 * e.progress_rate:.1f}%", f"{100 * e.invalid_action_rate:.1f}%", f"{e.mean_turns:.1f}",
+                      f"{e.n_episodes.completed}/{e.n_episodes.planned}")
+    console.print(table)
+    t = result.train
+    console.print(f"train: {t.optimizer_steps} optimizer steps, {t.examples} examples, {t.tokens} tokens, "
+                  f"{t.env_steps} env steps, {t.wall_time_s:.0f} s")
+    if result.forgetting is not None:
+        f = result.forgetting
+        console.print(f"forgetting (IF-Eval prompt-level strict): {100 * f.before.prompt_level_strict:.1f}% -> "
+                      f"{100 * f.after.prompt_level_strict:.1f}% (p={f.test.p_value:.3g}, {f.test.name})")
+    console.print(f"result: {path}")
+
+
+@app.command("run")
+@handles_errors
+def run_command(
+    method: MethodOpt,
+    env: EnvOpt,
+    protocol: Annotated[str, typer.Option("--protocol", "-p", help="in-domain, ood, rl-compat or scaling")] = "in-domain",
+    model: ModelOpt = "smollm2-135m",
+    backend: BackendOpt = "hf",
+    budget: BudgetOpt = "smoke",
+    seed: SeedOpt = 0,
+    out: OutOpt = Path("runs"),
+    set_: Annotated[list[str] | None, typer.Option("--set", help="key=value for any env/method/protocol option")] = None,
+    resume: ResumeOpt = False,
+    overwrite: OverwriteOpt = False,
+    run_id: RunIdOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train METHOD on ENV under a protocol, evaluate it, and write result.json."""
+    execute(method=method, env=env, protocol=protocol, model=model, backend=backend, budget=budget, seed=seed,
+            out=out, sets=set_ or [], resume=resume, overwrite=overwrite, run_id=run_id, quiet=quiet)
+
+
+@app.command("eval")
+@handles_errors
+def eval_command(
+    env: EnvOpt,
+    model: ModelOpt = "smollm2-135m",
+    split: Annotated[list[str] | None, typer.Option("--split", help="split(s) to evaluate")] = None,
+    backend: BackendOpt = "hf",
+    budget: BudgetOpt = "smoke",
+    seed: SeedOpt = 0,
+    out: OutOpt = Path("runs"),
+    set_: Annotated[list[str] | None, typer.Option("--set", help="key=value for any env option")] = None,
+    resume: ResumeOpt = False,
+    overwrite: OverwriteOpt = False,
+    run_id: RunIdOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Evaluate a model or checkpoint on ENV without training."""
+    from agentbench.env import SPLITS
+    from agentbench.errors import UnknownNameError
+    from agentbench.protocols import EvaluateOnly
+
+    splits = tuple(split or ["test"])
+    for s in splits:
+        if s not in SPLITS:
+            raise UnknownNameError("split", s, SPLITS)
+    execute(method="none", env=env, protocol="eval", model=model, backend=backend, budget=budget, seed=seed,
+            out=out, sets=set_ or [], resume=resume, overwrite=overwrite, run_id=run_id, quiet=quiet,
+            protocol_obj=EvaluateOnly(splits))
+
+
+KINDS = ("envs", "methods", "protocols", "models", "backends")
+
+
+@app.command("list")
+@handles_errors
+def list_command(
+    kind: Annotated[str | None, typer.Argument(help="envs, methods, protocols, models or backends")] = None,
+) -> None:
+    """What is registered, with one-line descriptions."""
+    from agentbench import registry
+    from agentbench.errors import UnknownNameError
+
+    if kind is not None and kind not in KINDS:
+        raise UnknownNameError("kind", kind, KINDS)
+    for k in [kind] if kind else KINDS:
+        reg = getattr(registry, k)
+        table = Table(title=k, title_justify="left", show_lines=False)
+        table.add_column("name", style="bold")
+        table.add_column("description")
+        if k == "envs":
+            table.add_column("runs here")
+        table.add_column("from")
+        for name, dist, obj in reg.describe():
+            if isinstance(obj, Exception):
+                row = [name, f"[red]failed to load: {obj}[/]"] + (["no"] if k == "envs" else []) + [dist]
+            else:
+                row = [name, _describe(obj)] + ([_availability(obj)] if k == "envs" else []) + [dist]
+            table.add_row(*row)
+        console.print(table)
+
+
+def _describe(obj) -> str:
+    text = getattr(obj, "description", None) or (obj.__doc__ or "").strip().split("\n")[0]
+    return str(text)
+
+
+def _availability(env_cls) -> str:
+    try:
+        a = env_cls.availability()
+    except Exception as exc:  # a plugin's check must not break the listing
+        return f"[red]check failed: {exc}[/]"
+    return "yes" if a.runnable else f"[yellow]no[/]: {a.detail}"
+
+
+def main() -> None:
+    app()
+
+
+run_app = typer.Typer(add_completion=False)
+run_app.command()(run_command)
+
+
+def run_main() -> None:
+    """``agentbench-run``: the same as ``agentbench run``."""
+    run_app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

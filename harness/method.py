@@ -1,0 +1,119 @@
+"""The method API: a trainer that turns an initial model and an env's training data into a
+checkpoint, under a budget, and reports what it cost.
+
+A method is a class with a pydantic ``Config`` (its ``--set`` parameters) and ``train``::
+
+    class MyMethod:
+        name = "my-method"; version = "1"; description = "..."
+        Config = MyConfig
+        def __init__(self, config: MyConfig): ...
+        def train(self, ctx: TrainContext) -> TrainOutput: ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agentbench.backends import Backend, BackendOptions, make_backend
+from agentbench.budgets import Budget
+from agentbench.env import Env, Task
+from agentbench.expert import ExpertData
+from agentbench.models import ModelRef
+from agentbench.prompting import PromptBuilder, PromptConfig
+from agentbench.rollout import RolloutLimits
+
+
+class MethodConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class StageCompute(BaseModel):
+    """Compute of one training stage (e.g. IWM's world-model stage, then imitation)."""
+
+    name: str
+    examples: int = Field(0, description="training sequences consumed, repeats included")
+    optimizer_steps: int = 0
+    tokens: int = Field(0, description="non-padding tokens fed forward in training")
+    loss_tokens: int = Field(0, description="tokens that carried loss")
+    wall_time_s: float = 0.0
+
+
+class Compute(BaseModel):
+    """What a method spent (``result.json``'s ``train``)."""
+
+    examples: int = Field(0, description="training sequences consumed, repeats included")
+    optimizer_steps: int = Field(0, description="optimizer updates, all stages together")
+    tokens: int = Field(0, description="non-padding tokens fed forward in training")
+    loss_tokens: int = Field(0, description="tokens that carried loss")
+    wall_time_s: float = Field(0.0, description="wall time of the whole train phase, data collection included")
+    env_steps: int = Field(0, description="environment steps spent collecting data (expert, branching, exploration)")
+    model_calls: int = Field(0, description="sequences generated to collect data (branching, rationales)")
+    stages: list[StageCompute] = Field(default_factory=list, description="per-stage breakdown")
+    counters: dict[str, int] = Field(default_factory=dict,
+                                     description="method-specific counts (quality gates, dropped examples)")
+    expert_data_sha256: str | None = Field(None, description="hash of the expert steps trained on")
+    expert_trajectories: int = Field(0, description="expert trajectories available to the method")
+
+
+@dataclass
+class TrainOutput:
+    model: ModelRef
+    compute: Compute
+    prompt: PromptConfig | None = None
+    """The evaluation prompt the method prescribes (long-cot's think-longer prompt); None: default."""
+
+
+@dataclass
+class TrainContext:
+    """Everything a method may use. Shared pieces (expert data, tasks) are the same for every
+    method of a protocol, which is what makes their results comparable."""
+
+    env_name: str
+    make_env: Callable[[], Env]
+    base_model: ModelRef
+    budget: Budget
+    seed: int
+    workdir: Path
+    prompt_config: PromptConfig
+    limits: RolloutLimits
+    train_tasks: list[Task]
+    expert_loader: Callable[[], ExpertData]
+    backend_name: str = "hf"
+    backend_options: BackendOptions = field(default_factory=BackendOptions)
+    on_progress: Callable[[str, int, int], None] = lambda stage, done, total: None
+    log_path: Path | None = None
+
+    @cached_property
+    def expert(self) -> ExpertData:
+        """The expert trajectories of the train tasks, collected on first use."""
+        return self.expert_loader()
+
+    def prompts(self, config: PromptConfig | None = None) -> PromptBuilder:
+        env = self.make_env()
+        try:
+            return PromptBuilder(env.instructions, config or self.prompt_config, type(env).default_history_turns)
+        finally:
+            env.close()
+
+    def open_policy(self, model: ModelRef | None = None) -> Backend:
+        return make_backend(self.backend_name, model or self.base_model, self.backend_options)
+
+
+@runtime_checkable
+class Method(Protocol):
+    name: ClassVar[str]
+    version: ClassVar[str]
+    description: ClassVar[str]
+    Config: ClassVar[type[MethodConfig]]
+
+    def train(self, ctx: TrainContext) -> TrainOutput: ...
+
+
+def describe_config(config: BaseModel) -> dict[str, Any]:
+    return config.model_dump(mode="json")

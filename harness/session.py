@@ -1,0 +1,254 @@
+"""A run session: one run directory, the shared pieces of a protocol, resumable steps, and
+the final ``result.json``."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agentbench.backends import make_backend
+from agentbench.env import Env, Task
+from agentbench.errors import CorruptFileError, UsageError
+from agentbench.evaluation import EpisodeLog, episodes_sha256, make_jobs, run_split, summarise
+from agentbench.expert import ExpertData, collect_expert
+from agentbench.method import Compute, TrainContext, TrainOutput
+from agentbench.models import ModelRef
+from agentbench.progress import Reporter
+from agentbench.prompting import PromptBuilder, PromptConfig
+from agentbench.provenance import command_line, environment_info, harness_info
+from agentbench.results import (
+    EnvResult,
+    EnvironmentInfo,
+    GenerationInfo,
+    HarnessInfo,
+    MethodInfo,
+    ModelInfo,
+    ProtocolInfo,
+    RunResult,
+    comparability_key,
+    comparability_of,
+    now_iso,
+    write_result,
+)
+from agentbench.rollout import RolloutEngine
+from agentbench.spec import RunSpec
+
+
+@dataclass
+class RunSession:
+    spec: RunSpec
+    run_dir: Path
+    reporter: Reporter = field(default_factory=lambda: Reporter(enabled=False))
+    _expert: ExpertData | None = None
+    _model: ModelRef | None = None
+    _backend_info: dict[str, Any] = field(default_factory=dict)
+
+    # -- shared pieces -------------------------------------------------------------------
+    def make_env(self) -> Env:
+        return self.spec.env.obj(self.spec.env_config)
+
+    @property
+    def env_cls(self):
+        return self.spec.env.obj
+
+    @property
+    def base_model(self) -> ModelRef:
+        if self._model is None:
+            self._model = self.spec.model()
+        return self._model
+
+    @property
+    def prompt_config(self) -> PromptConfig:
+        return self.spec.prompt
+
+    @property
+    def method(self):
+        return self.spec.method.obj(self.spec.method_config)
+
+    def tasks(self, split: str, limit: int | None) -> list[Task]:
+        env = self.make_env()
+        try:
+            tasks = list(env.tasks(split))
+        finally:
+            env.close()
+        if not tasks:
+            raise UsageError(f"env {self.spec.env.full_name} has no tasks in split {split!r}")
+        return tasks[:limit] if limit else tasks
+
+    def prompt_builder(self, config: PromptConfig) -> PromptBuilder:
+        env = self.make_env()
+        try:
+            return PromptBuilder(env.instructions, config, self.env_cls.default_history_turns)
+        finally:
+            env.close()
+
+    def expert(self) -> ExpertData:
+        """Expert trajectories on the budget's train tasks (the same for every method)."""
+        if self._expert is None:
+            tasks = self.tasks("train", self.spec.budget.train_tasks)
+            bar = "expert demonstrations"
+            self._expert = collect_expert(self.make_env, tasks, self.spec.limits.max_turns, seed=self.spec.seed,
+                                          on_task=lambda: self.reporter.advance(bar, len(tasks)))
+            if not self._expert.steps:
+                raise UsageError(f"the expert of {self.spec.env.full_name} solved none of {len(tasks)} train tasks")
+            self._expert.save(self.run_dir / "expert.jsonl")
+        return self._expert
+
+    # -- steps ---------------------------------------------------------------------------
+    def train(self, method: Any, workdir: Path | None = None, expert: ExpertData | None = None,
+              budget=None, label: str = "train") -> TrainOutput:
+        """Train ``method`` (or reuse the finished training of an earlier attempt of this run)."""
+        workdir = workdir or self.run_dir
+        workdir.mkdir(parents=True, exist_ok=True)
+        marker = workdir / "train_output.json"
+        if marker.exists():
+            return _load_train_output(marker)
+        ctx = TrainContext(
+            env_name=self.spec.env.full_name, make_env=self.make_env, base_model=self.base_model,
+            budget=budget or self.spec.budget, seed=self.spec.seed, workdir=workdir,
+            prompt_config=self.prompt_config, limits=self.spec.limits,
+            train_tasks=self.tasks("train", (budget or self.spec.budget).train_tasks),
+            expert_loader=(lambda: expert) if expert is not None else self.expert,
+            backend_name=self.spec.backend, backend_options=self.spec.backend_options,
+            on_progress=lambda stage, done, total: self.reporter.update(f"{label}: {stage}", done, total),
+            log_path=workdir / "train_log.jsonl",
+        )
+        started = time.perf_counter()
+        out = method.train(ctx)
+        out.compute.wall_time_s = max(out.compute.wall_time_s, time.perf_counter() - started)
+        shutil.rmtree(workdir / "trainer", ignore_errors=True)
+        marker.write_text(json.dumps({
+            "model": {"name": out.model.name, "path": out.model.path, "source": out.model.source,
+                      "learning_rate": out.model.learning_rate},
+            "compute": out.compute.model_dump(mode="json"),
+            "prompt": out.prompt.model_dump(mode="json") if out.prompt else None,
+        }, indent=2))
+        return out
+
+    def evaluate(self, model: ModelRef, split: str, prompt: PromptConfig, label: str | None = None) -> EnvResult:
+        """Evaluate ``model`` on ``split``; episodes already in episodes.jsonl are kept."""
+        spec = self.spec
+        tasks = self.tasks(split, spec.budget.eval_tasks)
+        seeds = list(range(spec.budget.eval_seeds))
+        jobs = make_jobs(tasks, seeds)
+        log = EpisodeLog(self.run_dir / "episodes.jsonl")
+        env_name = spec.env.full_name
+        bar = label or f"eval {split}"
+        done_before = {r.key for r in log.load()}
+        remaining = [j for j in jobs if (env_name, *j.key) not in done_before]
+        records_needed = bool(remaining)
+        if records_needed:
+            backend = make_backend(spec.backend, model, spec.backend_options)
+            self._backend_info = backend.describe()
+            try:
+                engine = RolloutEngine(backend, self.make_env, self.prompt_builder(prompt), spec.sampling,
+                                       spec.limits, wave_size=spec.budget.rollout_batch, env_name=env_name)
+                self.reporter.update(bar, len(jobs) - len(remaining), len(jobs))
+                records = run_split(engine, jobs, log, env_name,
+                                    on_episode=lambda r: self.reporter.advance(bar, len(jobs)))
+            finally:
+                backend.close()
+        else:
+            by_key = {r.key: r for r in log.load()}
+            records = [by_key[(env_name, *j.key)] for j in jobs]
+        return summarise(name=env_name, version=self.env_cls.version, split=split,
+                         config=spec.env_config.model_dump(mode="json"), tasks=tasks, seeds=seeds,
+                         max_turns=spec.limits.max_turns, records=records, planned=len(jobs),
+                         bootstrap_seed=spec.seed)
+
+    def backend_info(self) -> dict[str, Any]:
+        if not self._backend_info:
+            from agentbench.backends.hf import chat_template_sha256, load_tokenizer
+
+            self._backend_info = {"backend": self.spec.backend, "dtype": self.spec.backend_options.dtype,
+                                  "chat_template_sha256": chat_template_sha256(load_tokenizer(self.base_model.path))}
+        return self._backend_info
+
+    # -- the result ----------------------------------------------------------------------
+    def result(self, output, status: str = "complete", error: str | None = None) -> RunResult:
+        spec = self.spec
+        base = self.base_model
+        info = self.backend_info()
+        trained = output.model if output.model.path != base.path else None
+        generation = GenerationInfo(
+            temperature=spec.sampling.temperature, top_p=spec.sampling.top_p,
+            max_new_tokens=spec.sampling.max_new_tokens, seed=spec.sampling.seed,
+            prompt_sha256=output.prompt.sha256(), prompt=output.prompt.model_dump(mode="json"),
+        )
+        protocol_cls = spec.protocol.obj
+        protocol = ProtocolInfo(
+            name=protocol_cls.name, version=protocol_cls.version,
+            budget="custom" if spec.budget_overridden else spec.budget.name,
+            budget_config=spec.budget.model_dump(mode="json"), train_split=protocol_cls.train_split,
+            eval_split=output.envs[0].split if output.envs else "", seed=spec.seed,
+            also_evaluated=[e.split for e in output.envs[1:]],
+        )
+        comparability = comparability_of(protocol, generation, output.envs)
+        episodes = self.run_dir / "episodes.jsonl"
+        method_cls = spec.method.obj
+        return RunResult(
+            run_id=self.run_dir.name, created_at=now_iso(), status=status, error=error,
+            harness=HarnessInfo(**harness_info()), command=command_line(),
+            environment=EnvironmentInfo(**environment_info()),
+            method=MethodInfo(name=spec.method.full_name, version=method_cls.version,
+                              config=spec.method_config.model_dump(mode="json"),
+                              config_sha256=_sha(spec.method_config.model_dump(mode="json")),
+                              distribution=spec.method.distribution),
+            model=ModelInfo(name=base.name, source=base.source, revision_or_sha256=base.weights_sha256(),
+                            dtype=str(info.get("dtype")), backend=spec.backend,
+                            chat_template_sha256=str(info.get("chat_template_sha256")),
+                            checkpoint_path=trained.path if trained else None,
+                            checkpoint_sha256=trained.weights_sha256() if trained else None),
+            generation=generation, protocol=protocol, train=output.train, envs=output.envs,
+            scaling=output.scaling,
+            artifacts={"episodes_jsonl_sha256": episodes_sha256(episodes)},
+            comparability=comparability, comparability_key=comparability_key(comparability),
+        )
+
+
+def _sha(obj: Any) -> str:
+    from agentbench.env import sha256_json
+
+    return sha256_json(obj)
+
+
+def _load_train_output(path: Path) -> TrainOutput:
+    try:
+        data = json.loads(path.read_text())
+        model = ModelRef(**data["model"])
+        prompt = PromptConfig(**data["prompt"]) if data.get("prompt") else None
+        return TrainOutput(model=model, compute=Compute(**data["compute"]), prompt=prompt)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CorruptFileError(f"{path} is corrupt ({exc}); delete it to retrain") from exc
+
+
+def prepare_run_dir(out: Path, run_id: str, spec: RunSpec, resume: bool, overwrite: bool) -> Path:
+    run_dir = out / run_id
+    record = spec.record()
+    spec_file = run_dir / "run.json"
+    if run_dir.exists() and overwrite:
+        shutil.rmtree(run_dir)
+    if run_dir.exists() and any(run_dir.iterdir()):
+        if not resume:
+            raise UsageError(f"{run_dir} exists: pass --resume to continue it or --overwrite to start again")
+        if spec_file.exists():
+            try:
+                previous = json.loads(spec_file.read_text())
+            except ValueError as exc:
+                raise CorruptFileError(f"{spec_file} is corrupt: {exc}") from exc
+            if previous.get("spec") != record:
+                changed = sorted(k for k in record if previous.get("spec", {}).get(k) != record[k])
+                raise UsageError(f"cannot resume {run_dir}: the run's settings changed ({', '.join(changed)})")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    spec_file.write_text(json.dumps({"spec": record, "command": command_line()}, indent=2))
+    return run_dir
+
+
+def write_final(session: RunSession, result: RunResult) -> Path:
+    path = session.run_dir / "result.json"
+    write_result(result, path)
+    return path

@@ -1,0 +1,145 @@
+"""From command-line names and ``--set key=value`` pairs to a fully resolved run spec.
+
+Every component (env, method, protocol) declares its parameters as a pydantic model; so do the
+budget, the prompt, the rollout limits, generation and the backend. ``--set k=v`` goes to the
+one section that declares ``k`` (write ``section.k`` where two do); unknown keys are errors
+naming the closest known ones. The resolved spec is recorded, so a run can be replayed by name.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from agentbench import registry
+from agentbench.backends import BackendOptions, SamplingParams
+from agentbench.budgets import Budget, get_budget
+from agentbench.env import make_config, sha256_json
+from agentbench.errors import ConfigError, UnknownNameError
+from agentbench.models import ModelRef, resolve_model
+from agentbench.prompting import PromptConfig
+from agentbench.registry import Resolved
+from agentbench.rollout import RolloutLimits
+
+
+def parse_value(text: str) -> Any:
+    """JSON where it parses (numbers, booleans, null, lists), else the raw string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def parse_sets(pairs: list[str], sections: dict[str, type[BaseModel]]) -> dict[str, dict[str, Any]]:
+    routed: dict[str, dict[str, Any]] = {name: {} for name in sections}
+    all_keys = {k for cls in sections.values() for k in cls.model_fields}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(f"--set expects key=value, got {pair!r}")
+        key, raw = pair.split("=", 1)
+        key = key.strip()
+        section, _, field = key.rpartition(".")
+        if section:
+            if section not in sections:
+                raise UnknownNameError("--set section", section, sections)
+            if field not in sections[section].model_fields:
+                raise UnknownNameError(f"option of {section}", field, sections[section].model_fields)
+            owners = [section]
+        else:
+            owners = [name for name, cls in sections.items() if key in cls.model_fields]
+            if not owners:
+                raise UnknownNameError("option", key, all_keys)
+            if len(owners) > 1:
+                raise ConfigError(f"option {key!r} is ambiguous: write one of "
+                                  + ", ".join(f"{o}.{key}" for o in owners))
+            field = key
+        routed[owners[0]][field] = parse_value(raw)
+    return routed
+
+
+@dataclass
+class RunSpec:
+    """A run, fully resolved: what runs, on what, under which budget and settings."""
+
+    method: Resolved[Any]
+    method_config: BaseModel
+    env: Resolved[Any]
+    env_config: BaseModel
+    protocol: Resolved[Any]
+    protocol_config: BaseModel
+    model_name: str
+    backend: str
+    backend_options: BackendOptions
+    budget: Budget
+    budget_overridden: bool
+    prompt: PromptConfig
+    limits: RolloutLimits
+    sampling: SamplingParams
+    seed: int
+
+    def model(self) -> ModelRef:
+        return resolve_model(self.model_name)
+
+    def record(self) -> dict[str, Any]:
+        """Everything that defines the run (hashed into its id; compared on --resume)."""
+        return {
+            "method": self.method.full_name, "method_config": self.method_config.model_dump(mode="json"),
+            "env": self.env.full_name, "env_config": self.env_config.model_dump(mode="json"),
+            "protocol": self.protocol.full_name, "protocol_config": self.protocol_config.model_dump(mode="json"),
+            "model": self.model_name, "backend": self.backend,
+            "backend_options": self.backend_options.model_dump(mode="json"),
+            "budget": self.budget.model_dump(mode="json"), "prompt": self.prompt.model_dump(mode="json"),
+            "limits": self.limits.model_dump(mode="json"), "generation": self.sampling.model_dump(mode="json"),
+            "seed": self.seed,
+        }
+
+    def sha256(self) -> str:
+        return sha256_json(self.record())
+
+    def default_run_id(self) -> str:
+        model = re.sub(r"[^A-Za-z0-9_.+-]+", "_", Path(self.model_name).name or self.model_name)
+        env = self.env.full_name.replace(":", "_")
+        return (f"{self.method.full_name}__{env}__{self.protocol.name}__{self.budget.name}__{model}"
+                f"__s{self.seed}__{self.sha256()[:8]}")
+
+
+def resolve_spec(
+    *, method: str, env: str, protocol: str, model: str, backend: str, budget: str, seed: int, sets: list[str],
+    protocol_obj: Any = None,
+) -> RunSpec:
+    method_r = registry.methods.resolve(method)
+    env_r = registry.envs.resolve(env)
+    protocol_r = Resolved(protocol_obj, protocol_obj.name, None, "agentbench") if protocol_obj is not None \
+        else registry.protocols.resolve(protocol)
+    if backend not in registry.backends.names():
+        raise UnknownNameError("backend", backend, registry.backends.names())
+    env_cls, method_cls = env_r.obj, method_r.obj
+    sections: dict[str, type[BaseModel]] = {
+        "method": method_cls.Config, "env": env_cls.Config, "protocol": protocol_r.obj.Config, "budget": Budget,
+        "prompt": PromptConfig, "limits": RolloutLimits, "generation": SamplingParams, "backend": BackendOptions,
+    }
+    routed = parse_sets(sets, sections)
+    routed["budget"].pop("name", None)
+    budget_cfg = get_budget(budget, routed["budget"])
+    env_params = dict(routed["env"])
+    if env_r.variant is not None:
+        env_params.setdefault("variant", env_r.variant)
+    limits = make_config(RolloutLimits, {"max_turns": env_cls.default_max_turns, **routed["limits"]}, "limits")
+    sampling = make_config(SamplingParams, {"max_new_tokens": budget_cfg.max_new_tokens, "seed": seed,
+                                            **routed["generation"]}, "generation")
+    return RunSpec(
+        method=method_r, method_config=make_config(method_cls.Config, routed["method"], f"method {method}"),
+        env=env_r, env_config=make_config(env_cls.Config, env_params, f"env {env}"),
+        protocol=protocol_r, protocol_config=make_config(protocol_r.obj.Config, routed["protocol"],
+                                                         f"protocol {protocol_r.name}"),
+        model_name=model, backend=backend,
+        backend_options=make_config(BackendOptions, routed["backend"], "backend"),
+        budget=budget_cfg, budget_overridden=bool(routed["budget"]),
+        prompt=make_config(PromptConfig, routed["prompt"], "prompt"), limits=limits, sampling=sampling,
+        seed=seed,
+    )

@@ -1,0 +1,1 @@
+"""Shared training machinery: chat examples with per-message loss, and a supervised trainer."""
