@@ -48,5 +48,7 @@ def get_budget(name: str, overrides: dict | None = None) -> Budget:
         raise UnknownNameError("budget", name, PRESETS)
     budget = PRESETS[name]
     if overrides:
-        budget = Budget(**{**budget.model_dump(), **overrides})
+        from agentbench.env import make_config
+
+        budget = make_config(Budget, {**budget.model_dump(), **overrides}, "budget")
     return budget

@@ -176,6 +176,18 @@ def eval_command(
             protocol_obj=EvaluateOnly(splits))
 
 
+@app.command("show")
+@handles_errors
+def show_command(
+    path: Annotated[Path, typer.Argument(help="a result.json or a run folder")],
+) -> None:
+    """Validate a result file and print its table."""
+    from agentbench.results import read_result
+
+    file = path / "result.json" if path.is_dir() else path
+    print_result(read_result(file), file)
+
+
 KINDS = ("envs", "methods", "protocols", "models", "backends")
 
 

@@ -119,8 +119,10 @@ def parse_react_action(response: str) -> str | None:
     matches = _ACTION_LINE.findall(response)
     if not matches:
         return None
-    action = matches[-1].strip().strip("`*\"'").strip()
-    action = action.rstrip(".").strip()
+    action = matches[-1].strip()
+    # Models wrap actions in quotes, backticks or bold, and end sentences with a full stop.
+    while action and (action[0] + action[-1] in ("``", '""', "''", "**") or action[-1] == "."):
+        action = action[:-1].strip() if action[-1] == "." else action[1:-1].strip()
     return action or None
 
 

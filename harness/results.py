@@ -39,12 +39,19 @@ class EnvironmentInfo(_Doc):
     python: str
     """Python version."""
     torch: str | None = None
+    """torch version."""
     transformers: str | None = None
+    """transformers version."""
     vllm: str | None = None
+    """vLLM version (None when not installed)."""
     lm_eval: str | None = None
+    """lm-eval version (None when not installed)."""
     datasets: str | None = None
+    """datasets version (None when not installed)."""
     peft: str | None = None
+    """peft version."""
     accelerate: str | None = None
+    """accelerate version."""
     platform: str
     """OS and architecture."""
     device: str
@@ -87,6 +94,7 @@ class GenerationInfo(_Doc):
     temperature: float
     """0 for greedy decoding."""
     top_p: float
+    """Nucleus sampling mass (1 = off)."""
     max_new_tokens: int
     """Tokens per model move."""
     seed: int
@@ -101,11 +109,13 @@ class ProtocolInfo(_Doc):
     name: str
     """in-domain, ood, rl-compat or scaling."""
     version: str
+    """The protocol implementation's version."""
     budget: str
     """Budget preset name (or 'custom' when overridden)."""
     budget_config: dict[str, Any] = Field(default_factory=dict)
     """The budget's resolved values."""
     train_split: str
+    """The split training data comes from."""
     eval_split: str
     """The split the headline success rate is measured on."""
     also_evaluated: list[str] = Field(default_factory=list)
@@ -127,6 +137,7 @@ class Rate(_Doc):
 
 class EpisodeCounts(_Doc):
     planned: int
+    """Episodes the protocol called for (tasks x seeds)."""
     completed: int
     """Episodes that ran to an end (any termination but env_error)."""
     errored: int
@@ -135,17 +146,24 @@ class EpisodeCounts(_Doc):
 
 class Tokens(_Doc):
     prompt: int = 0
+    """Prompt tokens over all model calls."""
     completion: int = 0
+    """Generated tokens over all model calls."""
 
 
 class Terminations(_Doc):
     success: int = 0
+    """Episodes that solved the task."""
     failure: int = 0
     """The environment ended the episode without success."""
     turn_limit: int = 0
+    """Episodes cut at the turn limit."""
     context_limit: int = 0
+    """Episodes whose next prompt did not fit the context window."""
     invalid_action: int = 0
+    """Episodes ended by consecutive invalid actions."""
     env_error: int = 0
+    """Episodes abandoned because the environment raised an error."""
 
 
 class EnvResult(_Doc):
@@ -154,39 +172,53 @@ class EnvResult(_Doc):
     version: str
     """The env implementation's version."""
     split: str
+    """The split evaluated (train, test or ood)."""
     config: dict[str, Any] = Field(default_factory=dict)
     """The env's resolved parameters."""
     task_set_sha256: str
     """sha256 over the ids and specs of the tasks evaluated, in order."""
     n_tasks: int
+    """Tasks evaluated."""
     seeds: list[int]
     """Episode seeds run for every task."""
     max_turns: int
+    """Turn limit per episode."""
     n_episodes: EpisodeCounts
+    """Episode counts."""
     success_rate: Rate
+    """The headline metric, with its interval."""
     progress_rate: float
     """Mean final progress rate."""
     invalid_action_rate: float
     """Invalid moves over all moves."""
     mean_turns: float
+    """Mean model moves per episode."""
     tokens: Tokens
     """Tokens over all episodes."""
     terminations: Terminations
+    """Why episodes ended, counted."""
 
 
 class ForgettingScores(_Doc):
     prompt_level_strict: float
+    """Fraction of prompts whose every instruction is followed (strict check)."""
     prompt_level_loose: float
+    """The same with the loose check (lenient to formatting)."""
     inst_level_strict: float
+    """Fraction of single instructions followed (strict check)."""
     inst_level_loose: float
+    """The same with the loose check."""
 
 
 class PairedTest(_Doc):
     name: str
     """The test (e.g. exact McNemar on per-prompt strict results)."""
     statistic: float | None = None
+    """The test statistic, where the test has one."""
     p_value: float
+    """Two-sided p-value."""
     details: dict[str, Any] = Field(default_factory=dict)
+    """Discordant counts, intervals and settings of the test."""
 
 
 class ForgettingResult(_Doc):
@@ -195,13 +227,17 @@ class ForgettingResult(_Doc):
     source: str
     """Where the prompts came from."""
     dataset_sha256: str
+    """sha256 of the prompt file used."""
     n: int
     """Prompts evaluated."""
     before: ForgettingScores
+    """Scores of the model before training."""
     after: ForgettingScores
+    """Scores of the trained model."""
     delta: ForgettingScores
     """after - before."""
     test: PairedTest
+    """Paired test of after against before."""
     extra: dict[str, Any] = Field(default_factory=dict)
     """Settings, tokenizer data used, bootstrap intervals, side-file path."""
 
@@ -210,16 +246,24 @@ class ScalingPoint(_Doc):
     axis: str
     """expert_fraction, branching_k, model or iterations."""
     value: float | str
+    """The axis value of this point (a fraction, K, a model name, an iteration count)."""
     method: str
+    """Method trained at this point."""
     env: str
+    """Env evaluated."""
     split: str
+    """Split evaluated."""
     success_rate: Rate
+    """Success rate at this point."""
     train: Compute | None = None
+    """Compute spent at this point."""
 
 
 class RunResult(_Doc):
     schema_version: int = SCHEMA_VERSION
+    """Version of this schema."""
     run_id: str
+    """Name of the run folder."""
     created_at: str
     """UTC time the result was written (ISO 8601)."""
     status: Literal["complete", "partial", "error"]
@@ -227,23 +271,33 @@ class RunResult(_Doc):
     error: str | None = None
     """What stopped the run, when status is error."""
     harness: HarnessInfo
+    """The harness that produced the result."""
     command: list[str]
     """argv as given."""
     environment: EnvironmentInfo
+    """Versions of the software stack and the device."""
     method: MethodInfo
+    """The method and its resolved configuration."""
     model: ModelInfo
+    """The initial model and the evaluated checkpoint."""
     generation: GenerationInfo
+    """Decoding settings and the prompt format."""
     protocol: ProtocolInfo
+    """The protocol, budget and splits."""
     train: Compute
     """Compute accounting of the training phase."""
     envs: list[EnvResult]
+    """One entry per (env, split) evaluated."""
     forgetting: ForgettingResult | None = None
+    """Instruction-following before and after training (None when not run)."""
     scaling: list[ScalingPoint] = Field(default_factory=list)
+    """Points of a scaling protocol (empty otherwise)."""
     artifacts: dict[str, str] = Field(default_factory=dict)
     """Side files and their sha256 (episodes_jsonl_sha256, ...)."""
     comparability: dict[str, Any] = Field(default_factory=dict)
     """What must match for two results to be compared (hashed into comparability_key)."""
     comparability_key: str
+    """sha256 of ``comparability``."""
 
 
 def comparability_of(protocol: ProtocolInfo, generation: GenerationInfo, envs: list[EnvResult]) -> dict[str, Any]:
