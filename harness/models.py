@@ -12,6 +12,7 @@ has the model cached.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -199,8 +200,6 @@ def folder_weights_sha256(folder: Path) -> str:
         digest.update(p.name.encode())
         digest.update(file_sha256(p).encode())
     value = digest.hexdigest()
-    try:
+    with contextlib.suppress(OSError):  # a read-only model folder just goes uncached
         cache.write_text(json.dumps({"stamp": stamp, "sha256": value}))
-    except OSError:
-        pass
     return value

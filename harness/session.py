@@ -21,8 +21,8 @@ from agentbench.progress import Reporter
 from agentbench.prompting import PromptBuilder, PromptConfig
 from agentbench.provenance import command_line, environment_info, harness_info
 from agentbench.results import (
-    EnvResult,
     EnvironmentInfo,
+    EnvResult,
     GenerationInfo,
     HarnessInfo,
     MethodInfo,

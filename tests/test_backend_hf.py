@@ -1,0 +1,63 @@
+"""The transformers backend: left-padded batches give the same greedy text as single prompts."""
+
+from __future__ import annotations
+
+import pytest
+
+from agentbench.backends import BackendOptions, SamplingParams, make_backend
+from agentbench.training.examples import ChatExample, tokenize_example
+
+PROMPTS = [
+    [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Hi"}],
+    [{"role": "system", "content": "You are terse."},
+     {"role": "user", "content": "A much longer question that forces padding of the others in the batch?"}],
+    [{"role": "user", "content": "Count: one two three four five six"}],
+]
+
+
+@pytest.fixture(scope="module")
+def backend(tiny_model):
+    b = make_backend("hf", tiny_model, BackendOptions(max_batch_size=8))
+    yield b
+    b.close()
+
+
+def test_batched_greedy_equals_one_at_a_time(backend):
+    params = SamplingParams(max_new_tokens=12)
+    batched = backend.generate(PROMPTS, params)
+    single = [backend.generate([p], params)[0] for p in PROMPTS]
+    assert [c.text for c in batched] == [c.text for c in single]
+    assert [c.prompt_tokens for c in batched] == [c.prompt_tokens for c in single]
+    assert [c.prompt_tokens for c in batched] == backend.prompt_tokens(PROMPTS)
+
+
+def test_sampling_is_seeded(backend):
+    params = SamplingParams(max_new_tokens=12, temperature=1.0, seed=3)
+    assert [c.text for c in backend.generate(PROMPTS, params)] == [c.text for c in backend.generate(PROMPTS, params)]
+
+
+def test_length_limit_is_reported(backend):
+    (c,) = backend.generate(PROMPTS[:1], SamplingParams(max_new_tokens=3))
+    assert c.completion_tokens <= 3
+    assert c.finish_reason in ("length", "stop")
+
+
+def test_describe_records_the_chat_template(backend):
+    info = backend.describe()
+    assert info["backend"] == "hf" and info["dtype"] == "float32" and len(info["chat_template_sha256"]) == 64
+
+
+def test_loss_falls_on_assistant_tokens_only(backend):
+    tok = backend.tokenizer
+    example = ChatExample((
+        {"role": "system", "content": "rules"}, {"role": "user", "content": "obs"},
+        {"role": "assistant", "content": "Action: up"}, {"role": "user", "content": "obs2"},
+        {"role": "assistant", "content": "Action: down"},
+    ))
+    t = tokenize_example(tok, example, 512)
+    trained = tok.decode([i for i, label in zip(t.input_ids, t.labels) if label != -100])
+    assert trained == "Action: up<|im_end|>Action: down<|im_end|>"
+    only_last = tokenize_example(tok, ChatExample(example.messages, train_on=(4,)), 512)
+    assert tok.decode([i for i, lab in zip(only_last.input_ids, only_last.labels) if lab != -100]) == \
+        "Action: down<|im_end|>"
+    assert tokenize_example(tok, example, 8) is None  # cut before any reply: dropped
