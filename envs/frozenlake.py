@@ -106,7 +106,7 @@ class FrozenLake(BaseEnv):
                         StepInfo(progress=self._progress))
         distance = self._distance_to_goal()
         self._progress = max(self._progress, 1.0 - distance / self._start_distance)
-        feedback = "You hit the edge and did not move." if game.s == before else f"You moved {move}."
+        feedback = f"You tried to move {move} but hit the edge and did not move." if game.s == before else f"You moved {move}."
         return Step(self._describe(feedback), 0.0, False, StepInfo(progress=self._progress))
 
     def expert_step(self) -> ExpertStep:

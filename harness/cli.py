@@ -77,30 +77,61 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars"
 
 def execute(*, method: str, env: str, protocol: str, model: str, backend: str, budget: str, seed: int,
             out: Path, sets: list[str], resume: bool, overwrite: bool, run_id: str | None, quiet: bool,
-            protocol_obj=None) -> Path:
-    """Resolve, run and record one run; returns the path of its result.json."""
+            protocol_obj=None) -> list[Path]:
+    """Resolve, run and record one run per method (``il,iwm,sr`` runs three that share expert
+    data, branching rollouts, seeds and evaluation tasks); returns their result.json paths."""
     _configure_threads()
+    from agentbench.errors import EnvUnavailableError, UsageError
     from agentbench.progress import Reporter
     from agentbench.session import RunSession, prepare_run_dir, write_final
     from agentbench.spec import resolve_spec
 
-    spec = resolve_spec(method=method, env=env, protocol=protocol, model=model, backend=backend, budget=budget,
-                        seed=seed, sets=sets, protocol_obj=protocol_obj)
-    availability = spec.env.obj.availability()
+    methods = [m.strip() for m in method.split(",") if m.strip()]
+    if not methods:
+        raise UsageError("--method needs at least one method name")
+    if run_id and len(methods) > 1:
+        raise UsageError("--run-id names one run; leave it out when running several methods")
+    group = methods if len(methods) > 1 else None
+    specs = [resolve_spec(method=m, env=env, protocol=protocol, model=model, backend=backend, budget=budget,
+                          seed=seed, sets=sets, protocol_obj=protocol_obj, group=group) for m in methods]
+    availability = specs[0].env.obj.availability()
     if not availability.runnable:
-        from agentbench.errors import EnvUnavailableError
+        raise EnvUnavailableError(f"env {specs[0].env.full_name} cannot run here: {availability.detail}")
+    specs[0].model()  # fail early on an unknown model, before any work
+    paths, results = [], []
+    for spec in specs:
+        run_dir = prepare_run_dir(out, run_id or spec.default_run_id(), spec, resume, overwrite)
+        protocol_impl = protocol_obj if protocol_obj is not None else spec.protocol.obj(spec.protocol_config)
+        with Reporter(err_console, enabled=not quiet) as reporter:
+            if len(specs) > 1:
+                reporter.note(f"[bold]{spec.method.full_name}[/] ({specs.index(spec) + 1}/{len(specs)})")
+            session = RunSession(spec, run_dir, reporter)
+            output = protocol_impl.run(session)
+            result = session.result(output)
+            path = write_final(session, result)
+        print_result(result, path)
+        paths.append(path)
+        results.append(result)
+    if len(results) > 1:
+        print_comparison(results)
+    return paths
 
-        raise EnvUnavailableError(f"env {spec.env.full_name} cannot run here: {availability.detail}")
-    spec.model()  # fail early on an unknown model, before any work
-    run_dir = prepare_run_dir(out, run_id or spec.default_run_id(), spec, resume, overwrite)
-    protocol_impl = protocol_obj if protocol_obj is not None else spec.protocol.obj(spec.protocol_config)
-    with Reporter(err_console, enabled=not quiet) as reporter:
-        session = RunSession(spec, run_dir, reporter)
-        output = protocol_impl.run(session)
-        result = session.result(output)
-        path = write_final(session, result)
-    print_result(result, path)
-    return path
+
+def print_comparison(results) -> None:
+    """Methods side by side on the headline split, with the difference to imitation learning."""
+    baseline = next((r for r in results if r.method.name == "il"), None)
+    table = Table(title="methods compared (same expert data, seeds and evaluation tasks)")
+    for col in ("method", "split", "success", "95% CI", "vs il", "optimizer steps", "train tokens", "env steps"):
+        table.add_column(col, justify="left" if col in ("method", "split") else "right")
+    for r in results:
+        for e in r.envs:
+            base = next((b for b in baseline.envs if b.split == e.split), None) if baseline else None
+            delta = f"{100 * (e.success_rate.value - base.success_rate.value):+.1f}" if base and r is not baseline else ""
+            lo, hi = e.success_rate.ci95
+            table.add_row(r.method.name, e.split, f"{100 * e.success_rate.value:.1f}%",
+                          f"[{100 * lo:.1f}, {100 * hi:.1f}]", delta, str(r.train.optimizer_steps),
+                          str(r.train.tokens), str(r.train.env_steps))
+    console.print(table)
 
 
 def print_result(result, path: Path) -> None:

@@ -52,7 +52,7 @@ class EpisodeLog:
             os.fsync(fh.fileno())
 
     def rewrite(self, records: Sequence[EpisodeRecord]) -> None:
-        from agentbench.results import atomic_write_text
+        from agentbench.fileio import atomic_write_text
 
         atomic_write_text(self.path, "".join(r.model_dump_json() + "\n" for r in records))
 

@@ -68,9 +68,32 @@ class ExpertData:
         ]
 
     def save(self, path: Path) -> None:
-        with open(path, "w") as fh:
-            for s in self.steps:
-                fh.write(json.dumps(asdict(s)) + "\n")
+        """Steps as JSONL, and a side file with what else was counted (written last: its
+        presence marks a complete save)."""
+        from agentbench.fileio import atomic_write_text
+
+        atomic_write_text(path, "".join(json.dumps(asdict(s)) + "\n" for s in self.steps))
+        atomic_write_text(path.with_suffix(".meta.json"),
+                          json.dumps({"failed_tasks": self.failed_tasks, "env_steps": self.env_steps}))
+
+
+def load_expert(path: Path, tasks: Sequence[Task]) -> ExpertData | None:
+    """Expert data saved by :meth:`ExpertData.save`, or None when absent or incomplete."""
+    meta_path = path.with_suffix(".meta.json")
+    if not (path.exists() and meta_path.exists()):
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+        steps = []
+        for line in path.read_text().splitlines():
+            raw = json.loads(line)
+            raw["prefix"] = tuple(raw["prefix"])
+            raw["history"] = tuple(Exchange(**h) for h in raw["history"])
+            steps.append(ExpertStepRecord(**raw))
+    except (ValueError, TypeError, KeyError):
+        return None
+    failed = set(meta["failed_tasks"])
+    return ExpertData([t for t in tasks if t.id not in failed], steps, list(meta["failed_tasks"]), meta["env_steps"])
 
 
 def collect_expert(

@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agentbench.artifacts import SharedCache
 from agentbench.backends import Backend, BackendOptions, make_backend
 from agentbench.budgets import Budget
 from agentbench.env import Env, Task
@@ -67,6 +68,8 @@ class TrainOutput:
     compute: Compute
     prompt: PromptConfig | None = None
     """The evaluation prompt the method prescribes (long-cot's think-longer prompt); None: default."""
+    max_new_tokens: int | None = None
+    """Tokens per move the method needs at evaluation (long-cot thinks longer); None: the budget's."""
 
 
 @dataclass
@@ -88,6 +91,11 @@ class TrainContext:
     backend_options: BackendOptions = field(default_factory=BackendOptions)
     on_progress: Callable[[str, int, int], None] = lambda stage, done, total: None
     log_path: Path | None = None
+    shared: SharedCache | None = None
+    """Content-addressed cache shared by the runs of one output folder (branching data, ...)."""
+    depend_on: Callable[[str, BaseModel | None], TrainOutput] | None = None
+    """Train another method under this same context (or reuse its identical earlier training):
+    ``long-cot`` evaluates the checkpoint of ``il``."""
 
     @cached_property
     def expert(self) -> ExpertData:

@@ -7,8 +7,6 @@ reported as corrupt with the reason, never as a traceback.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
@@ -17,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agentbench.env import sha256_json
 from agentbench.errors import CorruptFileError
+from agentbench.fileio import atomic_write_text
 from agentbench.method import Compute
 
 SCHEMA_VERSION = 1
@@ -320,20 +319,6 @@ def comparability_key(comparability: dict[str, Any]) -> str:
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_result(result: RunResult, path: Path) -> None:

@@ -1,5 +1,5 @@
-"""A run session: one run directory, the shared pieces of a protocol, resumable steps, and
-the final ``result.json``."""
+"""A run session: one run folder, the shared pieces of a protocol, resumable steps, and the
+final ``result.json``."""
 
 from __future__ import annotations
 
@@ -10,11 +10,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
+from agentbench import registry
+from agentbench.artifacts import SharedCache
 from agentbench.backends import make_backend
-from agentbench.env import Env, Task
+from agentbench.budgets import Budget
+from agentbench.env import Env, Task, sha256_json, task_set_sha256
 from agentbench.errors import CorruptFileError, UsageError
 from agentbench.evaluation import EpisodeLog, episodes_sha256, make_jobs, run_split, summarise
-from agentbench.expert import ExpertData, collect_expert
+from agentbench.expert import ExpertData, collect_expert, load_expert
 from agentbench.method import Compute, TrainContext, TrainOutput
 from agentbench.models import ModelRef
 from agentbench.progress import Reporter
@@ -43,9 +48,14 @@ class RunSession:
     spec: RunSpec
     run_dir: Path
     reporter: Reporter = field(default_factory=lambda: Reporter(enabled=False))
+    shared: SharedCache | None = None
     _expert: ExpertData | None = None
     _model: ModelRef | None = None
     _backend_info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.shared is None:
+            self.shared = SharedCache(self.run_dir.parent / "shared")
 
     # -- shared pieces -------------------------------------------------------------------
     def make_env(self) -> Env:
@@ -87,65 +97,103 @@ class RunSession:
             env.close()
 
     def expert(self) -> ExpertData:
-        """Expert trajectories on the budget's train tasks (the same for every method)."""
+        """Expert trajectories on the budget's train tasks: the same for every method, collected
+        once per output folder."""
         if self._expert is None:
-            tasks = self.tasks("train", self.spec.budget.train_tasks)
-            bar = "expert demonstrations"
-            self._expert = collect_expert(self.make_env, tasks, self.spec.limits.max_turns, seed=self.spec.seed,
-                                          on_task=lambda: self.reporter.advance(bar, len(tasks)))
-            if not self._expert.steps:
-                raise UsageError(f"the expert of {self.spec.env.full_name} solved none of {len(tasks)} train tasks")
-            self._expert.save(self.run_dir / "expert.jsonl")
+            spec = self.spec
+            tasks = self.tasks("train", spec.budget.train_tasks)
+            key = {"env": spec.env.full_name, "env_version": self.env_cls.version,
+                   "env_config": spec.env_config.model_dump(mode="json"), "tasks": task_set_sha256(tasks),
+                   "seed": spec.seed, "max_turns": spec.limits.max_turns}
+            folder = self.shared.folder("expert", key)
+            cached = load_expert(folder / "expert.jsonl", tasks)
+            if cached is None:
+                bar = "expert demonstrations"
+                cached = collect_expert(self.make_env, tasks, spec.limits.max_turns, seed=spec.seed,
+                                        on_task=lambda: self.reporter.advance(bar, len(tasks)))
+                cached.save(folder / "expert.jsonl")
+            if not cached.steps:
+                raise UsageError(f"the expert of {spec.env.full_name} solved none of {len(tasks)} train tasks")
+            self._expert = cached
         return self._expert
 
-    # -- steps ---------------------------------------------------------------------------
+    # -- training ------------------------------------------------------------------------
+    def training_key(self, method_name: str, config: BaseModel, expert: ExpertData, model: ModelRef,
+                     budget: Budget) -> dict[str, Any]:
+        """Everything that determines a trained checkpoint."""
+        return {"method": method_name, "config": config.model_dump(mode="json"), "expert": expert.sha256(),
+                "model": model.weights_sha256(), "budget": budget.model_dump(mode="json"), "seed": self.spec.seed,
+                "prompt": self.prompt_config.sha256(), "env": self.spec.env.full_name,
+                "env_version": self.env_cls.version}
+
     def train(self, method: Any, workdir: Path | None = None, expert: ExpertData | None = None,
-              budget=None, label: str = "train") -> TrainOutput:
+              model: ModelRef | None = None, budget: Budget | None = None, label: str = "train") -> TrainOutput:
         """Train ``method`` (or reuse the finished training of an earlier attempt of this run)."""
         workdir = workdir or self.run_dir
         workdir.mkdir(parents=True, exist_ok=True)
         marker = workdir / "train_output.json"
         if marker.exists():
-            return _load_train_output(marker)
+            return load_train_output(marker)
+        budget = budget or self.spec.budget
+        model = model or self.base_model
+        expert_loader = (lambda: expert) if expert is not None else self.expert
+
+        def depend_on(name: str, config: BaseModel | None) -> TrainOutput:
+            return self._dependency(name, config, expert_loader(), model, budget, label)
+
         ctx = TrainContext(
-            env_name=self.spec.env.full_name, make_env=self.make_env, base_model=self.base_model,
-            budget=budget or self.spec.budget, seed=self.spec.seed, workdir=workdir,
-            prompt_config=self.prompt_config, limits=self.spec.limits,
-            train_tasks=self.tasks("train", (budget or self.spec.budget).train_tasks),
-            expert_loader=(lambda: expert) if expert is not None else self.expert,
+            env_name=self.spec.env.full_name, make_env=self.make_env, base_model=model, budget=budget,
+            seed=self.spec.seed, workdir=workdir, prompt_config=self.prompt_config, limits=self.spec.limits,
+            train_tasks=self.tasks("train", budget.train_tasks), expert_loader=expert_loader,
             backend_name=self.spec.backend, backend_options=self.spec.backend_options,
             on_progress=lambda stage, done, total: self.reporter.update(f"{label}: {stage}", done, total),
-            log_path=workdir / "train_log.jsonl",
+            log_path=workdir / "train_log.jsonl", shared=self.shared, depend_on=depend_on,
         )
         started = time.perf_counter()
         out = method.train(ctx)
         out.compute.wall_time_s = max(out.compute.wall_time_s, time.perf_counter() - started)
         shutil.rmtree(workdir / "trainer", ignore_errors=True)
-        marker.write_text(json.dumps({
-            "model": {"name": out.model.name, "path": out.model.path, "source": out.model.source,
-                      "learning_rate": out.model.learning_rate},
-            "compute": out.compute.model_dump(mode="json"),
-            "prompt": out.prompt.model_dump(mode="json") if out.prompt else None,
-        }, indent=2))
+        save_train_output(marker, out)
+        if out.model.path != model.path:  # let other methods of this folder reuse the checkpoint
+            key = self.training_key(method.name, method.config, ctx.expert, model, budget)
+            save_train_output(self.shared.folder("trained", key) / "train_output.json", out)
         return out
 
-    def evaluate(self, model: ModelRef, split: str, prompt: PromptConfig, label: str | None = None) -> EnvResult:
-        """Evaluate ``model`` on ``split``; episodes already in episodes.jsonl are kept."""
+    def _dependency(self, name: str, config: BaseModel | None, expert: ExpertData, model: ModelRef,
+                    budget: Budget, label: str) -> TrainOutput:
+        method_cls = registry.methods.get(name)
+        method = method_cls(config if config is not None else method_cls.Config())
+        key = self.training_key(name, method.config, expert, model, budget)
+        folder = self.shared.folder("trained", key)
+        marker = folder / "train_output.json"
+        if marker.exists():
+            out = load_train_output(marker)
+            if Path(out.model.path).exists():
+                return out
+            marker.unlink()
+        return self.train(method, workdir=folder, expert=expert, model=model, budget=budget,
+                          label=f"{label} ({name})")
+
+    # -- evaluation ----------------------------------------------------------------------
+    def evaluate(self, model: ModelRef, split: str, prompt: PromptConfig, workdir: Path | None = None,
+                 label: str | None = None, max_new_tokens: int | None = None) -> EnvResult:
+        """Evaluate ``model`` on ``split``; episodes already in the folder's episodes.jsonl are kept."""
         spec = self.spec
         tasks = self.tasks(split, spec.budget.eval_tasks)
         seeds = list(range(spec.budget.eval_seeds))
         jobs = make_jobs(tasks, seeds)
-        log = EpisodeLog(self.run_dir / "episodes.jsonl")
+        log = EpisodeLog((workdir or self.run_dir) / "episodes.jsonl")
         env_name = spec.env.full_name
         bar = label or f"eval {split}"
         done_before = {r.key for r in log.load()}
         remaining = [j for j in jobs if (env_name, *j.key) not in done_before]
-        records_needed = bool(remaining)
-        if records_needed:
+        sampling = spec.sampling if max_new_tokens is None else \
+            spec.sampling.model_copy(update={"max_new_tokens": max_new_tokens})
+        if remaining:
             backend = make_backend(spec.backend, model, spec.backend_options)
             self._backend_info = backend.describe()
             try:
-                engine = RolloutEngine(backend, self.make_env, self.prompt_builder(prompt), spec.sampling,
+                engine = RolloutEngine(backend, self.make_env, self.prompt_builder(prompt), sampling,
                                        spec.limits, wave_size=spec.budget.rollout_batch, env_name=env_name)
                 self.reporter.update(bar, len(jobs) - len(remaining), len(jobs))
                 records = run_split(engine, jobs, log, env_name,
@@ -176,7 +224,7 @@ class RunSession:
         trained = output.model if output.model.path != base.path else None
         generation = GenerationInfo(
             temperature=spec.sampling.temperature, top_p=spec.sampling.top_p,
-            max_new_tokens=spec.sampling.max_new_tokens, seed=spec.sampling.seed,
+            max_new_tokens=output.max_new_tokens or spec.sampling.max_new_tokens, seed=spec.sampling.seed,
             prompt_sha256=output.prompt.sha256(), prompt=output.prompt.model_dump(mode="json"),
         )
         protocol_cls = spec.protocol.obj
@@ -190,14 +238,13 @@ class RunSession:
         comparability = comparability_of(protocol, generation, output.envs)
         episodes = self.run_dir / "episodes.jsonl"
         method_cls = spec.method.obj
+        config = spec.method_config.model_dump(mode="json")
         return RunResult(
             run_id=self.run_dir.name, created_at=now_iso(), status=status, error=error,
             harness=HarnessInfo(**harness_info()), command=command_line(),
             environment=EnvironmentInfo(**environment_info()),
-            method=MethodInfo(name=spec.method.full_name, version=method_cls.version,
-                              config=spec.method_config.model_dump(mode="json"),
-                              config_sha256=_sha(spec.method_config.model_dump(mode="json")),
-                              distribution=spec.method.distribution),
+            method=MethodInfo(name=spec.method.full_name, version=method_cls.version, config=config,
+                              config_sha256=sha256_json(config), distribution=spec.method.distribution),
             model=ModelInfo(name=base.name, source=base.source, revision_or_sha256=base.weights_sha256(),
                             dtype=str(info.get("dtype")), backend=spec.backend,
                             chat_template_sha256=str(info.get("chat_template_sha256")),
@@ -205,23 +252,32 @@ class RunSession:
                             checkpoint_sha256=trained.weights_sha256() if trained else None),
             generation=generation, protocol=protocol, train=output.train, envs=output.envs,
             scaling=output.scaling,
-            artifacts={"episodes_jsonl_sha256": episodes_sha256(episodes)},
+            artifacts={"episodes_jsonl_sha256": episodes_sha256(episodes), **{
+                f"{p.parent.relative_to(self.run_dir)}/episodes_jsonl_sha256": episodes_sha256(p)
+                for p in sorted(self.run_dir.glob("points/*/episodes.jsonl"))}},
             comparability=comparability, comparability_key=comparability_key(comparability),
         )
 
 
-def _sha(obj: Any) -> str:
-    from agentbench.env import sha256_json
+def save_train_output(path: Path, out: TrainOutput) -> None:
+    from agentbench.fileio import atomic_write_text
 
-    return sha256_json(obj)
+    atomic_write_text(path, json.dumps({
+        "model": {"name": out.model.name, "path": out.model.path, "source": out.model.source,
+                  "learning_rate": out.model.learning_rate},
+        "compute": out.compute.model_dump(mode="json"),
+        "prompt": out.prompt.model_dump(mode="json") if out.prompt else None,
+        "max_new_tokens": out.max_new_tokens,
+    }, indent=2))
 
 
-def _load_train_output(path: Path) -> TrainOutput:
+def load_train_output(path: Path) -> TrainOutput:
     try:
         data = json.loads(path.read_text())
         model = ModelRef(**data["model"])
         prompt = PromptConfig(**data["prompt"]) if data.get("prompt") else None
-        return TrainOutput(model=model, compute=Compute(**data["compute"]), prompt=prompt)
+        return TrainOutput(model=model, compute=Compute(**data["compute"]), prompt=prompt,
+                           max_new_tokens=data.get("max_new_tokens"))
     except (ValueError, KeyError, TypeError) as exc:
         raise CorruptFileError(f"{path} is corrupt ({exc}); delete it to retrain") from exc
 

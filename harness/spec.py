@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, create_model
 
 from agentbench import registry
 from agentbench.backends import BackendOptions, SamplingParams
@@ -108,10 +108,22 @@ class RunSpec:
                 f"__s{self.seed}__{self.sha256()[:8]}")
 
 
+def method_union(names: list[str]) -> type[BaseModel]:
+    """A config model with every option of the given methods (to validate ``--set`` once for
+    a multi-method command; each method then takes the options it declares)."""
+    fields: dict[str, Any] = {}
+    for name in names:
+        for key in registry.methods.get(name).Config.model_fields:
+            fields[key] = (Any, None)
+    return create_model("MethodOptions", **fields)
+
+
 def resolve_spec(
     *, method: str, env: str, protocol: str, model: str, backend: str, budget: str, seed: int, sets: list[str],
-    protocol_obj: Any = None,
+    protocol_obj: Any = None, group: list[str] | None = None,
 ) -> RunSpec:
+    """Resolve one run. ``group``: the methods of a multi-method command; options of the group's
+    other methods are then skipped rather than refused."""
     method_r = registry.methods.resolve(method)
     env_r = registry.envs.resolve(env)
     protocol_r = Resolved(protocol_obj, protocol_obj.name, None, "agentbench") if protocol_obj is not None \
@@ -120,10 +132,11 @@ def resolve_spec(
         raise UnknownNameError("backend", backend, registry.backends.names())
     env_cls, method_cls = env_r.obj, method_r.obj
     sections: dict[str, type[BaseModel]] = {
-        "method": method_cls.Config, "env": env_cls.Config, "protocol": protocol_r.obj.Config, "budget": Budget,
+        "method": method_union(group) if group else method_cls.Config, "env": env_cls.Config, "protocol": protocol_r.obj.Config, "budget": Budget,
         "prompt": PromptConfig, "limits": RolloutLimits, "generation": SamplingParams, "backend": BackendOptions,
     }
     routed = parse_sets(sets, sections)
+    routed["method"] = {k: v for k, v in routed["method"].items() if k in method_cls.Config.model_fields}
     routed["budget"].pop("name", None)
     budget_cfg = get_budget(budget, routed["budget"])
     env_params = dict(routed["env"])

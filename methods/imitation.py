@@ -50,7 +50,8 @@ def compute_from(stages: list[tuple[str, SFTStats]], ctx: TrainContext, started:
     total = SFTStats()
     for _, stats in stages:
         total = total.add(stats)
-    counters = {"dropped_examples": total.dropped, **extra.pop("counters", {})}
+    counters = {"dropped_examples": total.dropped, "expert_examples": len(ctx.expert.steps),
+                **extra.pop("counters", {})}
     return Compute(
         examples=total.examples, optimizer_steps=total.optimizer_steps, tokens=total.tokens,
         loss_tokens=total.loss_tokens, wall_time_s=time.perf_counter() - started,

@@ -46,6 +46,9 @@ class BackendOptions(BaseModel):
 
 @runtime_checkable
 class Backend(Protocol):
+    """Generates one completion per chat. A chat whose last message is the assistant's is
+    continued from that text (used to check an action given a rationale)."""
+
     name: str
 
     def generate(self, prompts: Sequence[Messages], params: SamplingParams) -> list[Completion]: ...

@@ -73,8 +73,11 @@ class HFBackend:
         self.stop_ids = end_of_turn_ids(self.tokenizer)
 
     def render(self, prompts: Sequence[Messages]) -> list[str]:
+        """Chat-templated text; a chat that ends with an assistant message is continued."""
         return [
-            self.tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=False) for p in prompts
+            self.tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=p[-1]["role"] != "assistant",
+                                               continue_final_message=p[-1]["role"] == "assistant")
+            for p in prompts
         ]
 
     def prompt_tokens(self, prompts: Sequence[Messages]) -> list[int]:

@@ -33,6 +33,8 @@ class ProtocolOutput:
     """The model that was evaluated (the method's checkpoint)."""
     prompt: PromptConfig
     scaling: list[ScalingPoint] = field(default_factory=list)
+    max_new_tokens: int | None = None
+    """Tokens per move used at evaluation when the method asked for more than the budget's."""
 
 
 @runtime_checkable
@@ -63,8 +65,19 @@ class InDomain:
     def run(self, session: RunSession) -> ProtocolOutput:
         trained = session.train(session.method)
         prompt = trained.prompt or session.prompt_config
-        envs = [session.evaluate(trained.model, split, prompt) for split in self.eval_splits]
-        return ProtocolOutput(train=trained.compute, envs=envs, model=trained.model, prompt=prompt)
+        envs = [session.evaluate(trained.model, split, prompt, max_new_tokens=trained.max_new_tokens)
+                for split in self.eval_splits]
+        return ProtocolOutput(train=trained.compute, envs=envs, model=trained.model, prompt=prompt,
+                              max_new_tokens=trained.max_new_tokens)
+
+
+class OutOfDomain(InDomain):
+    """Train on ``train``, evaluate on ``ood`` (held-out task types, larger instances), and
+    on ``test`` for reference."""
+
+    name: ClassVar[str] = "ood"
+    description: ClassVar[str] = "train on the train split, evaluate on the ood split (and test)"
+    eval_splits: ClassVar[tuple[str, ...]] = ("ood", "test")
 
 
 class EvaluateOnly(InDomain):

@@ -44,7 +44,7 @@ def test_observation_spells_out_position_goal_and_neighbours():
     assert "The goal is 3 rows down and 3 columns right from you" in obs
     assert obs.count("\n") >= 4 + 3  # the map's rows
     bump = env.step("up")
-    assert bump.info.valid and "hit the edge" in bump.observation
+    assert bump.info.valid and "tried to move up but hit the edge" in bump.observation
 
 
 def test_progress_rises_toward_the_goal_and_holes_end_the_episode():
