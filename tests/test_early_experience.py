@@ -50,7 +50,7 @@ def test_branching_from_the_initial_policy_refills_invalid_samples(tiny_model):
         policy.close()
     groups = data.by_state()
     assert len(groups) == len(expert.steps)
-    for (task_id, index), branches in groups.items():
+    for branches in groups.values():
         state = branches[0].state
         assert len(branches) == 3
         assert len({b.action for b in branches}) == 3 and state.action not in {b.action for b in branches}
