@@ -34,9 +34,9 @@ PRESETS: dict[str, Budget] = {
     # Minutes on a 2-core CPU with the embedded 135M model.
     "smoke": Budget(name="smoke", train_tasks=16, eval_tasks=24, epochs=1, batch_size=4, max_seq_len=768,
                     max_new_tokens=40, rollout_batch=12, branching_k=2, forgetting_prompts=50),
-    # Tens of minutes on a CPU; enough to see methods separate on small envs.
-    "small": Budget(name="small", train_tasks=128, eval_tasks=100, epochs=2, batch_size=8, max_seq_len=1024,
-                    max_new_tokens=48, rollout_batch=25, branching_k=4),
+    # Tens of minutes per method on a 2-core CPU with the embedded model; enough to see large effects.
+    "small": Budget(name="small", train_tasks=48, eval_tasks=64, epochs=2, batch_size=8, max_seq_len=1024,
+                    max_new_tokens=48, rollout_batch=32, branching_k=2, forgetting_prompts=None),
     # The papers' scale (GPU): thousands of expert steps, 3 epochs, whole test sets.
     "paper": Budget(name="paper", train_tasks=1000, eval_tasks=None, eval_seeds=1, epochs=3, batch_size=16,
                     grad_accum=2, max_seq_len=4096, max_new_tokens=512, rollout_batch=64, branching_k=8),

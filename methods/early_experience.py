@@ -149,7 +149,8 @@ class ImplicitWorldModeling:
         stages.append(("imitation", stats))
         ref = save_checkpoint(model, tokenizer, ctx.workdir / "checkpoint", ctx.base_model, self.name)
         counters = {**branches.counters, "world_model_examples": len(wm), "world_model_epoch_steps": epoch_steps,
-                    "imitation_step_budget": total}
+                    "imitation_step_budget": total, "branching_env_steps": branches.env_steps,
+                    "branching_model_calls": branches.model_calls}
         compute = compute_from(stages, ctx, started, env_steps=branches.env_steps,
                                model_calls=branches.model_calls, counters=counters)
         return TrainOutput(model=ref, compute=compute)
@@ -232,6 +233,8 @@ class SelfReflection:
         model, stats = run_stage(ctx, model, tokenizer, data, steps, cfg, "reflection+imitation")
         ref = save_checkpoint(model, tokenizer, ctx.workdir / "checkpoint", ctx.base_model, self.name)
         counters["imitation_step_budget"] = imitation_steps(ctx, cfg.epochs)
+        counters["branching_env_steps"] = branches.env_steps
+        counters["branching_model_calls"] = branches.model_calls
         compute = compute_from([("reflection+imitation", stats)], ctx, started, env_steps=branches.env_steps,
                                model_calls=branches.model_calls + counters["reflections_generated"],
                                counters=counters)
