@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -11,6 +12,7 @@ from pydantic import ValidationError
 
 from agentbench.env import Task, task_set_sha256
 from agentbench.errors import CorruptFileError
+from agentbench.fileio import atomic_write_text
 from agentbench.results import EnvResult, EpisodeCounts, Rate, Terminations, Tokens
 from agentbench.rollout import EpisodeJob, RolloutEngine
 from agentbench.stats import cluster_bootstrap_interval, wilson_interval
@@ -52,8 +54,6 @@ class EpisodeLog:
             os.fsync(fh.fileno())
 
     def rewrite(self, records: Sequence[EpisodeRecord]) -> None:
-        from agentbench.fileio import atomic_write_text
-
         atomic_write_text(self.path, "".join(r.model_dump_json() + "\n" for r in records))
 
 
@@ -124,6 +124,4 @@ def summarise(
 
 
 def episodes_sha256(path: Path) -> str:
-    import hashlib
-
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else ""

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from agentbench.env import Env, NoExpert, Task, sha256_json
+from agentbench.fileio import atomic_write_text
 from agentbench.prompting import Exchange, PromptBuilder, react_response
 from agentbench.training.examples import ChatExample
 
@@ -70,8 +71,6 @@ class ExpertData:
     def save(self, path: Path) -> None:
         """Steps as JSONL, and a side file with what else was counted (written last: its
         presence marks a complete save)."""
-        from agentbench.fileio import atomic_write_text
-
         atomic_write_text(path, "".join(json.dumps(asdict(s)) + "\n" for s in self.steps))
         atomic_write_text(path.with_suffix(".meta.json"),
                           json.dumps({"failed_tasks": self.failed_tasks, "env_steps": self.env_steps}))

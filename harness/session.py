@@ -20,6 +20,7 @@ from agentbench.env import Env, Task, sha256_json, task_set_sha256
 from agentbench.errors import CorruptFileError, UsageError
 from agentbench.evaluation import EpisodeLog, episodes_sha256, make_jobs, run_split, summarise
 from agentbench.expert import ExpertData, collect_expert, load_expert
+from agentbench.fileio import atomic_write_text
 from agentbench.method import Compute, TrainContext, TrainOutput
 from agentbench.models import ModelRef
 from agentbench.progress import Reporter
@@ -260,8 +261,6 @@ class RunSession:
 
 
 def save_train_output(path: Path, out: TrainOutput) -> None:
-    from agentbench.fileio import atomic_write_text
-
     atomic_write_text(path, json.dumps({
         "model": {"name": out.model.name, "path": out.model.path, "source": out.model.source,
                   "learning_rate": out.model.learning_rate},

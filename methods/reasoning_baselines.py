@@ -19,7 +19,7 @@ from agentbench.backends import SamplingParams
 from agentbench.method import TrainContext, TrainOutput
 from agentbench.methods.imitation import ImitationConfig, compute_from, imitation_steps, run_stage
 from agentbench.methods.rationales import clean_rationale, gate, rationale_prompt
-from agentbench.prompting import THINK_LONGER, PromptConfig
+from agentbench.prompting import THINK_LONGER
 from agentbench.training.checkpoints import load_for_training, save_checkpoint
 from agentbench.training.examples import ChatExample
 from agentbench.training.sft import steps_for
@@ -44,7 +44,7 @@ class LongCoT:
         sft = ImitationConfig(**self.config.model_dump(exclude={"think_tokens_factor"}))
         imitation = ctx.depend_on("il", sft)
         prompt = ctx.prompt_config.model_copy(update={"format_instructions": THINK_LONGER})
-        return TrainOutput(model=imitation.model, compute=imitation.compute, prompt=PromptConfig(**prompt.model_dump()),
+        return TrainOutput(model=imitation.model, compute=imitation.compute, prompt=prompt,
                            max_new_tokens=round(ctx.budget.max_new_tokens * self.config.think_tokens_factor))
 
 
