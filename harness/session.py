@@ -90,10 +90,19 @@ class RunSession:
             raise UsageError(f"env {self.spec.env.full_name} has no tasks in split {split!r}")
         return tasks[:limit] if limit else tasks
 
+    def env_version(self) -> str:
+        """The env's version, read off an instance (a remote env reports its server's)."""
+        env = self.make_env()
+        try:
+            return str(env.version)
+        finally:
+            env.close()
+
     def prompt_builder(self, config: PromptConfig) -> PromptBuilder:
         env = self.make_env()
         try:
-            return PromptBuilder(env.instructions, config, self.env_cls.default_history_turns)
+            # read off the instance: a remote env's default is its server's
+            return PromptBuilder(env.instructions, config, env.default_history_turns)
         finally:
             env.close()
 
@@ -204,7 +213,7 @@ class RunSession:
         else:
             by_key = {r.key: r for r in log.load()}
             records = [by_key[(env_name, *j.key)] for j in jobs]
-        return summarise(name=env_name, version=self.env_cls.version, split=split,
+        return summarise(name=env_name, version=self.env_version(), split=split,
                          config=spec.env_config.model_dump(mode="json"), tasks=tasks, seeds=seeds,
                          max_turns=spec.limits.max_turns, records=records, planned=len(jobs),
                          bootstrap_seed=spec.seed)
