@@ -21,6 +21,7 @@ AgentGym-format trajectories (``--set expert_trajectories=FILE``).
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -307,7 +308,6 @@ class OriginalRemote:
         if self._session is None:
             return
         ids, self._session = {"id": self._session, "env_idx": self._session}, None
-        try:  # servers without /close (BabyAI, SciWorld) answer 404: nothing to free then
+        # Servers without /close (BabyAI, SciWorld) answer 404: nothing to free then; nor on a dead one.
+        with contextlib.suppress(EnvServerError):
             self.transport.request("POST", Path.close, body=ids, idempotent=False)
-        except EnvServerError:
-            pass

@@ -8,6 +8,7 @@ parser, remotely otherwise), so that an episode through the server equals the in
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -153,7 +154,5 @@ class AgentbenchRemote:
         if self._session is None:
             return
         session, self._session = self._session, None
-        try:  # one quick try: a dead server has nothing left to free
+        with contextlib.suppress(EnvServerError):  # one quick try: a dead server has nothing left to free
             self.transport.request("POST", Path.close, body={"id": session}, idempotent=False)
-        except EnvServerError:
-            pass

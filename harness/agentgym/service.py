@@ -13,6 +13,7 @@ offset); agentbench clients address tasks by split and id instead.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 import time
@@ -23,9 +24,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentbench.agentgym.wire import PROTOCOL_VERSION, SERVER_KIND, ErrorCode, ServiceError
 from agentbench.env import SPLITS, BaseEnv, EnvConfig, NoExpert, Task, sha256_json, task_set_sha256
 from agentbench.errors import ConfigError
-from agentbench.agentgym.wire import PROTOCOL_VERSION, SERVER_KIND, ErrorCode, ServiceError
 
 
 def task_digest(task: Task) -> str:
@@ -123,22 +124,13 @@ class EnvService:
         self._tasks: dict[str, list[Task]] = {}
         self._by_id: dict[tuple[str, str], tuple[int, Task]] = {}  # (split, id) -> (index in split, task)
         self._task_errors: dict[str, str] = {}
+        self._summary: dict[str, Any] | None = None
 
     # -- the env as a whole ---------------------------------------------------------------
     def info(self) -> dict[str, Any]:
         import agentbench
 
         cls = self.served.cls
-        splits: dict[str, Any] = {}
-        offset = 0
-        for split in SPLITS:
-            tasks = self._split(split, strict=False)
-            if split in self._task_errors:
-                splits[split] = {"n_tasks": 0, "data_idx_offset": offset, "error": self._task_errors[split]}
-                continue
-            splits[split] = {"n_tasks": len(tasks), "data_idx_offset": offset,
-                             "task_set_sha256": task_set_sha256(tasks)}
-            offset += len(tasks)
         with self._catalog_lock:
             instructions = self._catalog.instructions
         with self._table_lock:
@@ -161,9 +153,25 @@ class EnvService:
                 "local_action_parsing": getattr(cls, "parse_action", None) is BaseEnv.parse_action,
                 "instructions": instructions,
             },
-            "splits": splits,
+            "splits": self._splits_summary(),
             "sessions": {"live": live, "max": self.max_sessions, "idle_timeout_s": self.idle_timeout_s},
         }
+
+    def _splits_summary(self) -> dict[str, Any]:
+        """Sizes, data_idx offsets and hashes of the splits (task lists never change: computed once)."""
+        if self._summary is None:
+            summary: dict[str, Any] = {}
+            offset = 0
+            for split in SPLITS:
+                tasks = self._split(split, strict=False)
+                if split in self._task_errors:
+                    summary[split] = {"n_tasks": 0, "data_idx_offset": offset, "error": self._task_errors[split]}
+                    continue
+                summary[split] = {"n_tasks": len(tasks), "data_idx_offset": offset,
+                                  "task_set_sha256": task_set_sha256(tasks)}
+                offset += len(tasks)
+            self._summary = summary
+        return self._summary
 
     def tasks(self, split: str) -> dict[str, Any]:
         tasks = self._split(split, strict=True)
@@ -429,7 +437,5 @@ class EnvService:
 
 
 def _close_quietly(env: Any) -> None:
-    try:
+    with contextlib.suppress(Exception):  # a failing close must not take other sessions down
         env.close()
-    except Exception:  # a failing close must not take other sessions down
-        pass

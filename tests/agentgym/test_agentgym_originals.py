@@ -78,14 +78,14 @@ def test_webshop_alias_and_available_actions(fake):
 
 @pytest.mark.parametrize("fake", ["alfworld", "babyai"], indirect=True)
 def test_errors_sent_as_http_200_bodies(fake):
-    flavour, url, calls = fake
+    flavour, url, _ = fake
     env = client(flavour, url)
     env.reset(env.tasks("test")[0])
     with pytest.raises(RemoteEnvError, match="something broke in the simulator"):
         env.step("crash")
     assert env.step("win").info.success  # the episode could go on
     env._remote._session = 999  # as if the server had restarted and forgotten us
-    with pytest.raises(EnvServerError, match="lost our session.*The id 999 is not valid"):
+    with pytest.raises(EnvServerError, match=r"lost our session.*The id 999 is not valid"):
         env.step("look")
 
 
@@ -153,7 +153,7 @@ def test_splits_need_ranges(fake):
         env.tasks("ood")
     with pytest.raises(ConfigError, match="data_idx 3 is in both train_idx and test_idx"):
         make_config(AgentGymEnv.Config, {"url": url, "train_idx": "0:4", "test_idx": "3:5"}, "env agentgym")
-    with pytest.raises(ConfigError, match="test_idx.*'a:b' is not START:STOP"):
+    with pytest.raises(ConfigError, match=r"test_idx.*'a:b' is not START:STOP"):
         make_config(AgentGymEnv.Config, {"url": url, "test_idx": "a:b"}, "env agentgym")
 
 

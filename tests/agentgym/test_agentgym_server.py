@@ -207,5 +207,5 @@ def test_an_env_that_raises_does_not_take_the_server_down():
 
 
 def test_client_refuses_a_server_of_another_env(lake):
-    with pytest.raises(ConfigError, match="serves 'frozenlake', not 'sokoban'.*agentgym:frozenlake"):
+    with pytest.raises(ConfigError, match=r"serves 'frozenlake', not 'sokoban'.*agentgym:frozenlake"):
         AgentGymEnv(AgentGymEnv.Config(variant="sokoban", url=lake))

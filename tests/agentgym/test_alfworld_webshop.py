@@ -124,3 +124,73 @@ def test_running_them_fails_in_one_line(monkeypatch, env, sets, words):
     assert result.exit_code == 2
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and re.match(f"error: {words}", lines[0]), result.output
+
+
+class _FakeGame:
+    """Stands in for a TextWorld game (the engine does not install here): one room, the task is
+    won by 'go to desk 1'. It tests our glue (banner, admissible actions, validity, expert plan,
+    success), not ALFWorld."""
+
+    def __init__(self, path, request_infos, wrappers):
+        self.path, self.request_infos, self.wrappers, self.closed = path, request_infos, wrappers, False
+
+    def _state(self, feedback, won=False, plan="go to desk 1"):
+        return {"feedback": feedback, "won": won, "admissible_commands": ["go to desk 1", "look"],
+                "extra.expert_plan": [plan]}
+
+    def reset(self):
+        return self._state("-= Welcome to TextWorld, ALFRED! =-\n\nYou are in a room.\n\nYour task is to: "
+                           "go to the desk.", plan="look")
+
+    def step(self, command):
+        if command == "go to desk 1":
+            return self._state("You arrive at desk 1.", won=True), 1, True
+        return self._state("You are in a room." if command == "look" else "Nothing happens."), 0, False
+
+    def close(self):
+        self.closed = True
+
+
+def test_alfworld_glue_with_a_stand_in_engine(alfworld_data, monkeypatch):
+    import importlib.machinery
+    import sys
+    import types
+
+    started = []
+
+    def module(name, **attrs):
+        mod = types.ModuleType(name)
+        mod.__spec__ = importlib.machinery.ModuleSpec(name, None)
+        mod.__dict__.update(attrs)
+        monkeypatch.setitem(sys.modules, name, mod)
+
+    def start(path, request_infos, wrappers):
+        started.append(_FakeGame(path, request_infos, wrappers))
+        return started[-1]
+
+    module("textworld", EnvInfos=lambda **kw: kw, start=start)
+    for name in ("alfworld", "alfworld.agents", "alfworld.agents.environment"):
+        module(name)
+    module("alfworld.agents.environment.alfred_tw_env", AlfredDemangler=lambda shuffle: ("demangler", shuffle),
+           AlfredInfos="infos", AlfredExpert=lambda expert_type: ("expert", expert_type),
+           AlfredExpertType=types.SimpleNamespace(HANDCODED="handcoded"))
+    monkeypatch.setenv("ALFWORLD_DATA", str(alfworld_data))
+    assert ALFWorld.availability().runnable
+    env = ALFWorld()
+    task = env.tasks("test")[0]
+    # the banner paragraph goes and the rest joins line by line, as AgentGym's ALFWorld server does
+    assert env.reset(task) == ("You are in a room.\nYour task is to: go to the desk.\n"
+                               "Admissible actions: go to desk 1, look")
+    game = started[0]
+    assert Path(game.path) == alfworld_data / "json_2.1.1" / "valid_seen" / task.id / "game.tw-pddl"
+    assert game.request_infos["extras"] == ["gamefile", "expert_plan"]
+    assert game.wrappers == [("demangler", False), "infos", ("expert", "handcoded")]
+    assert env.expert_step().action == "look"
+    assert env.step("dance").info.valid is False
+    looked = env.step("look")
+    assert looked.info.valid and not looked.done and env.expert_step().action == "go to desk 1"
+    won = env.step("go to desk 1")
+    assert (won.observation, won.reward, won.done, won.info.success) == ("You arrive at desk 1.", 1.0, True, True)
+    assert env.step("look").info.valid is False  # the episode is over
+    env.close()
+    assert game.closed
