@@ -122,7 +122,8 @@ def branch_from_state(env: Env, task: Task, state: ExpertStepRecord, actions: li
     ``state`` afterwards. Returns the steps and the env steps spent."""
     spent = len(state.prefix)
     replay(env, task, state.seed, state.prefix)
-    snapshot = env.snapshot() if getattr(type(env), "supports_snapshot", False) else None
+    # read off the instance: a remote env reports whether its server's env can snapshot
+    snapshot = env.snapshot() if getattr(env, "supports_snapshot", False) else None
     steps = []
     for i, action in enumerate(actions):
         if i > 0:

@@ -94,7 +94,10 @@ def execute(*, method: str, env: str, protocol: str, model: str, backend: str, b
     group = methods if len(methods) > 1 else None
     specs = [resolve_spec(method=m, env=env, protocol=protocol, model=model, backend=backend, budget=budget,
                           seed=seed, sets=sets, protocol_obj=protocol_obj, group=group) for m in methods]
-    availability = specs[0].env.obj.availability()
+    env_cls = specs[0].env.obj
+    # availability_for sees the env's options (a data folder, a server URL); plain availability() does not.
+    availability = (env_cls.availability_for(specs[0].env_config) if hasattr(env_cls, "availability_for")
+                    else env_cls.availability())
     if not availability.runnable:
         raise EnvUnavailableError(f"env {specs[0].env.full_name} cannot run here: {availability.detail}")
     specs[0].model()  # fail early on an unknown model, before any work
@@ -217,6 +220,33 @@ def show_command(
 
     file = path / "result.json" if path.is_dir() else path
     print_result(read_result(file), file)
+
+
+@app.command("serve-env")
+@handles_errors
+def serve_env_command(
+    env: Annotated[str, typer.Argument(help="environment name (agentbench list envs)")],
+    host: Annotated[str, typer.Option("--host", help="address to listen on; 0.0.0.0 for other hosts")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="port to listen on (0: any free port)")] = 8000,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="key=value for any env option")] = None,
+    max_sessions: Annotated[int, typer.Option("--max-sessions", help="live sessions at most")] = 64,
+    idle_timeout: Annotated[float, typer.Option(
+        "--idle-timeout", help="seconds after which an idle session may be evicted for a new one")] = 600.0,
+    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level (info logs requests)")] = "warning",
+) -> None:
+    """Serve ENV over AgentGym's HTTP protocol (drive it with --env agentgym:ENV --set url=...)."""
+    from agentbench.agentgym.server import serve
+    from agentbench.agentgym.service import EnvService, ServedEnv
+
+    service = EnvService(ServedEnv.from_registry(env, set_ or []), max_sessions=max_sessions,
+                         idle_timeout_s=idle_timeout)
+
+    def ready(url: str) -> None:
+        console.print(f"serving {service.served.full_name} on {url} (AgentGym protocol, at most {max_sessions} "
+                      f"sessions); use it with --env agentgym:{service.served.full_name} --set url={url}",
+                      highlight=False, soft_wrap=True)
+
+    serve(service, host, port, log_level=log_level, on_ready=ready)
 
 
 KINDS = ("envs", "methods", "protocols", "models", "backends")

@@ -145,6 +145,17 @@ class BaseEnv:
         return Availability(True)
 
     @classmethod
+    def availability_for(cls, config: EnvConfig) -> Availability:
+        """Whether the env can run with ``config`` (e.g. a data folder or server URL it names);
+        ``availability()`` answers for the defaults, as ``agentbench list`` shows."""
+        return cls.availability()
+
+    @classmethod
+    def max_turns_for(cls, config: EnvConfig) -> int:
+        """The default turn limit under ``config`` (a remote env asks its server)."""
+        return cls.default_max_turns
+
+    @classmethod
     def from_params(cls, params: dict[str, Any] | None = None) -> BaseEnv:
         return cls(make_config(cls.Config, params or {}, f"env {cls.name}"))
 

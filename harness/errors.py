@@ -55,6 +55,13 @@ class EnvServerError(AgentbenchError):
     exit_code = 1
 
 
+class RemoteEnvError(AgentbenchError):
+    """A remote env server is up but its env failed this request (the episode is counted as an
+    env error; the run goes on)."""
+
+    exit_code = 1
+
+
 class NotComparableError(AgentbenchError):
     """Two results whose comparability keys differ."""
 

@@ -105,7 +105,7 @@ class TrainContext:
     def prompts(self, config: PromptConfig | None = None) -> PromptBuilder:
         env = self.make_env()
         try:
-            return PromptBuilder(env.instructions, config or self.prompt_config, type(env).default_history_turns)
+            return PromptBuilder(env.instructions, config or self.prompt_config, env.default_history_turns)
         finally:
             env.close()
 

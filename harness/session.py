@@ -51,6 +51,7 @@ class RunSession:
     reporter: Reporter = field(default_factory=lambda: Reporter(enabled=False))
     shared: SharedCache | None = None
     _expert: ExpertData | None = None
+    _env_version: str | None = None
     _model: ModelRef | None = None
     _backend_info: dict[str, Any] = field(default_factory=dict)
 
@@ -90,10 +91,21 @@ class RunSession:
             raise UsageError(f"env {self.spec.env.full_name} has no tasks in split {split!r}")
         return tasks[:limit] if limit else tasks
 
+    def env_version(self) -> str:
+        """The env's version, read off an instance (a remote env reports its server's)."""
+        if self._env_version is None:
+            env = self.make_env()
+            try:
+                self._env_version = str(env.version)
+            finally:
+                env.close()
+        return self._env_version
+
     def prompt_builder(self, config: PromptConfig) -> PromptBuilder:
         env = self.make_env()
         try:
-            return PromptBuilder(env.instructions, config, self.env_cls.default_history_turns)
+            # read off the instance: a remote env's default is its server's
+            return PromptBuilder(env.instructions, config, env.default_history_turns)
         finally:
             env.close()
 
@@ -103,7 +115,7 @@ class RunSession:
         if self._expert is None:
             spec = self.spec
             tasks = self.tasks("train", spec.budget.train_tasks)
-            key = {"env": spec.env.full_name, "env_version": self.env_cls.version,
+            key = {"env": spec.env.full_name, "env_version": self.env_version(),
                    "env_config": spec.env_config.model_dump(mode="json"), "tasks": task_set_sha256(tasks),
                    "seed": spec.seed, "max_turns": spec.limits.max_turns}
             folder = self.shared.folder("expert", key)
@@ -125,7 +137,7 @@ class RunSession:
         return {"method": method_name, "config": config.model_dump(mode="json"), "expert": expert.sha256(),
                 "model": model.weights_sha256(), "budget": budget.model_dump(mode="json"), "seed": self.spec.seed,
                 "prompt": self.prompt_config.sha256(), "env": self.spec.env.full_name,
-                "env_version": self.env_cls.version}
+                "env_version": self.env_version()}
 
     def train(self, method: Any, workdir: Path | None = None, expert: ExpertData | None = None,
               model: ModelRef | None = None, budget: Budget | None = None, label: str = "train") -> TrainOutput:
@@ -204,7 +216,7 @@ class RunSession:
         else:
             by_key = {r.key: r for r in log.load()}
             records = [by_key[(env_name, *j.key)] for j in jobs]
-        return summarise(name=env_name, version=self.env_cls.version, split=split,
+        return summarise(name=env_name, version=self.env_version(), split=split,
                          config=spec.env_config.model_dump(mode="json"), tasks=tasks, seeds=seeds,
                          max_turns=spec.limits.max_turns, records=records, planned=len(jobs),
                          bootstrap_seed=spec.seed)

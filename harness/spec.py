@@ -142,12 +142,16 @@ def resolve_spec(
     env_params = dict(routed["env"])
     if env_r.variant is not None:
         env_params.setdefault("variant", env_r.variant)
-    limits = make_config(RolloutLimits, {"max_turns": env_cls.default_max_turns, **routed["limits"]}, "limits")
+    env_config = make_config(env_cls.Config, env_params, f"env {env}")
+    # A remote env's default turn limit is its server's; max_turns_for asks (BaseEnv's returns the ClassVar).
+    max_turns_for = getattr(env_cls, "max_turns_for", None)
+    default_turns = max_turns_for(env_config) if max_turns_for is not None else env_cls.default_max_turns
+    limits = make_config(RolloutLimits, {"max_turns": default_turns, **routed["limits"]}, "limits")
     sampling = make_config(SamplingParams, {"max_new_tokens": budget_cfg.max_new_tokens, "seed": seed,
                                             **routed["generation"]}, "generation")
     return RunSpec(
         method=method_r, method_config=make_config(method_cls.Config, routed["method"], f"method {method}"),
-        env=env_r, env_config=make_config(env_cls.Config, env_params, f"env {env}"),
+        env=env_r, env_config=env_config,
         protocol=protocol_r, protocol_config=make_config(protocol_r.obj.Config, routed["protocol"],
                                                          f"protocol {protocol_r.name}"),
         model_name=model, backend=backend,
