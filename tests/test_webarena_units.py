@@ -374,8 +374,9 @@ def test_splits(monkeypatch):
     assert env.tasks("ood") == []
     with pytest.raises(ConfigError, match="expert_path"):
         WebArenaLite(WebArenaConfig(task_file=str(TASK_FILE))).tasks("train")
-    # a reply without any action still reaches step(), which counts it as a parse failure
-    assert env.parse_action("no idea") == "no idea"
+    # a reply without an action line is the harness's invalid move; any action text goes to step()
+    assert env.parse_action("no idea") is None
+    assert env.parse_action("Thought: x\nAction: jump around") == "jump around"
     assert env.parse_action("Thought: x\nAction: click [3]") == "click [3]"
 
 

@@ -75,13 +75,16 @@ from agentbench.errors import AgentbenchError, ConfigError, EnvServerError, EnvU
 
 logger = logging.getLogger(__name__)
 _warned_no_reset = False
+CLICKABLE_ROLES = frozenset({"link", "button", "checkbox", "radio", "tab", "menuitem", "option", "switch",
+                             "combobox"})
 
 
 class WebArenaConfig(EnvConfig):
     task_file: str | None = Field(None, description="JSON list of task configs (WebArena-Lite schema) for the test "
                                                     "split; default: the 165 shipped WebArena-Lite tasks")
     expert_path: str | None = Field(None, description="expert trajectories (JSONL); their tasks are the train split")
-    max_steps: int = Field(30, ge=1, description="actions per episode (WebArena: 30)")
+    max_steps: int = Field(30, ge=1, description="actions per episode (WebArena: 30); above 30, raise "
+                                                 "limits.max_turns too")
     max_parse_failures: int = Field(3, ge=1, description="unparsable replies in a row that end an episode (3)")
     max_repeated_actions: int = Field(5, ge=1, description="repeats of one action that end an episode (5)")
     reset_url: str | None = Field(None, description=f"reset hook (HTTP GET, 200 when done); default ${RESET_VARIABLE}")
@@ -236,10 +239,20 @@ class WebArenaLite(BaseEnv):
         return self._observe()
 
     def parse_action(self, response: str) -> str | None:
-        # Every reply reaches step(): an unparsable one is WebArena's "none" action, which
-        # counts towards the step and parse-failure limits (and is reported invalid there).
-        action = extract_action(response)
-        return action if action is not None else response.strip()[:500]
+        # None when the reply has no action line at all (the harness counts it invalid); any
+        # action text reaches step(), where one outside the grammar is WebArena's "none" action:
+        # invalid, and counted towards the step and parse-failure limits.
+        return extract_action(response)
+
+    def admissible_actions(self) -> list[str] | None:
+        """A sample of what can be done here (for refilling branching alternatives): a click on
+        each link, button or other clickable element of the page, scrolling and going back.
+        The grammar admits far more (any text typed into any field, any URL)."""
+        ep = self._episode
+        if ep is None or ep.tree is None:
+            return None
+        clicks = [f"click [{n.id}]" for n in ep.tree.nodes.values() if n.role in CLICKABLE_ROLES]
+        return [*clicks, "scroll [down]", "scroll [up]", "go_back"]
 
     def step(self, action: str) -> Step:
         ep = self._require_episode()
