@@ -8,6 +8,7 @@ scores 0 on each.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -277,6 +278,7 @@ def test_invalid_element_is_a_failed_but_valid_move(env, tasks):
 
 
 def test_requests_outside_the_allowlist_are_refused(env, tasks, site, outside, caplog):
+    caplog.set_level(logging.DEBUG, logger="agentbench.envs.webarena.browser")
     env.reset(tasks["1"])
     step = env.step(f"goto [{outside.url}/secret]")
     assert "is not one of the task's sites" in step.observation
@@ -286,7 +288,9 @@ def test_requests_outside_the_allowlist_are_refused(env, tasks, site, outside, c
     assert outside.hits == [], "the outside server must never be reached"
     blocked = step.info.extra["blocked_requests"]
     assert f"{outside.url}/secret" in blocked and f"{outside.url}/banner.png" in blocked
-    assert any("refused" in r.message and "banner.png" in r.message for r in caplog.records)
+    refusals = [(r.levelno, r.getMessage()) for r in caplog.records if "refused" in r.getMessage()]
+    assert refusals[0][0] == logging.WARNING and "/secret" in refusals[0][1]  # loud once per origin
+    assert any("banner.png" in message for _, message in refusals[1:])
 
 
 def test_reset_hook_restores_the_site_and_replay_is_exact(env, tasks, site):
