@@ -270,6 +270,32 @@ def test_admissible_actions_sample_the_page(env, tasks):
     assert admissible[-3:] == ["scroll [down]", "scroll [up]", "go_back"]
 
 
+def test_a_site_without_the_helper_api_cannot_score(env, tmp_path):
+    """func: helpers call site APIs; the fixture lacks the reviews API, so the task is unscorable."""
+    import json
+
+    from agentbench.envs.webarena import WebArenaConfig, WebArenaLite
+    from agentbench.envs.webarena.evaluators import SiteFunctionUnavailable
+    from agentbench.envs.webarena.fixture_site import TASK_FILE
+
+    config = json.loads(TASK_FILE.read_text())[5]
+    config["eval"]["program_html"] = [{"url": "last", "locator": "func:shopping_get_sku_latest_review_author('HYM-01')",
+                                       "required_contents": {"exact_match": "Emma"}}]
+    path = tmp_path / "tasks.json"
+    path.write_text(json.dumps([config]))
+    other = WebArenaLite(WebArenaConfig(task_file=str(path), screenshots_dir=str(tmp_path / "shots")))
+    try:
+        (task,) = other.tasks("test")
+        assert task.spec["site_functions"] == ["shopping_get_sku_latest_review_author"]
+        other.reset(task)
+        assert not other.step("scroll [down]").done
+        with pytest.raises(SiteFunctionUnavailable, match="reviews"):
+            other.step("stop []")
+    finally:
+        other.close()
+    assert sorted(p.name for p in (tmp_path / "shots").iterdir()) == ["test-6-s0-01.png", "test-6-s0-02.png"]
+
+
 def test_invalid_element_is_a_failed_but_valid_move(env, tasks):
     env.reset(tasks["1"])
     step = env.step("click [9999]")

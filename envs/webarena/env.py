@@ -549,7 +549,11 @@ class _Episode:
 
 
 def _task(config: TaskConfig, split: str) -> Task:
-    return Task(id=str(config.task_id), split=split, spec={"config": config.model_dump(mode="json")})
+    # The marks say what scoring the task needs beyond the browser: a judge, or site APIs
+    # (an episode whose site lacks them ends as env_error, reported apart from the success rate).
+    return Task(id=str(config.task_id), split=split,
+                spec={"config": config.model_dump(mode="json"), "needs_judge": config.needs_judge,
+                      "site_functions": config.site_functions})
 
 
 def _settle(page) -> None:

@@ -325,8 +325,10 @@ class SiteFunctions:
         # '__last_url__' is the page's URL when the target is checked (published semantics).
         args = [page if a is None else substitute(a.replace("__last_url__", page.url), self.urls)
                 for a in call.args]
-        helper = _HELPERS[call.name]
-        return helper(self, *args)
+        try:
+            return _HELPERS[call.name](self, *args)
+        except SiteFunctionUnavailable as exc:
+            raise SiteFunctionUnavailable(f"func:{call.name} cannot run on this deployment: {exc}") from exc
 
     # HTTP to a site's API, refusing anything outside the allowlist
     def _http(self, url: str, *, body: Any = None, token: str | None = None) -> Any:
