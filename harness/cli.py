@@ -290,7 +290,9 @@ def _availability(env_cls) -> str:
         a = env_cls.availability()
     except Exception as exc:  # a plugin's check must not break the listing
         return f"[red]check failed: {exc}[/]"
-    return "yes" if a.runnable else f"[yellow]no[/]: {a.detail}"
+    if a.runnable:
+        return f"yes: {a.detail}" if a.detail else "yes"
+    return f"[yellow]no[/]: {a.detail}"
 
 
 def main() -> None:

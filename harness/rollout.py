@@ -52,6 +52,8 @@ class _Live:
     progress: float = 0.0
     invalid_in_row: int = 0
     success: bool = False
+    extra: dict = field(default_factory=dict)
+    """The env's ``StepInfo.extra`` of every step, merged (later steps win): ``EpisodeRecord.extra``."""
 
 
 class RolloutEngine:
@@ -162,6 +164,7 @@ class RolloutEngine:
             valid, reward, done, observation = step.info.valid, step.reward, step.done, step.observation
             ep.progress = max(ep.progress, step.info.progress)
             ep.success = ep.success or step.info.success
+            ep.extra.update(step.info.extra)
         ep.reward += reward
         ep.turns.append(Turn(observation=shown, response=completion.text, action=action, valid=valid,
                              reward=reward, done=done, prompt_tokens=completion.prompt_tokens,
@@ -196,6 +199,7 @@ class RolloutEngine:
             trajectory=turns,
             final_observation=ep.observation,
             error=error,
+            extra=ep.extra,
         )
 
 

@@ -61,7 +61,12 @@ class RunSession:
 
     # -- shared pieces -------------------------------------------------------------------
     def make_env(self) -> Env:
-        return self.spec.env.obj(self.spec.env_config)
+        env = self.spec.env.obj(self.spec.env_config)
+        # An env that needs a model of its own (webarena-lite's fuzzy_match judge) defaults to the run's.
+        bind = getattr(env, "bind_policy", None)
+        if callable(bind):
+            bind(self.spec.model_name, self.spec.backend, self.spec.backend_options)
+        return env
 
     @property
     def env_cls(self):
