@@ -10,7 +10,8 @@ that replans from the current inventory, so it acts from any state.
 
 Each observation holds the whole state (last outcome, goal, inventory, the crafting commands),
 so no history is needed. Splits: ``train`` and ``test`` are disjoint sets of depth-2 goals (two
-crafts deep on the easiest route); ``ood`` is the deeper goals (depth 3 and 4).
+crafts deep on the easiest route); ``ood`` is the deeper goals (depth 3 and 4) whose expert plan
+fits the turn limit (124 of 128; the others need up to 48 crafts, e.g. 36 gold ingots).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ _DONE_PREFIXES = ("Got ", "Crafted ", "Inventory:")
 class TextCraftConfig(EnvConfig):
     test_fraction: float = Field(0.2, gt=0, lt=1, description="share of the in-domain goals held out for test")
     in_domain_depth: int = Field(2, ge=1, le=4, description="crafting depth of the train and test goals")
-    ood_max_plan: int = Field(30, ge=1, description="ood keeps deeper goals whose expert plan has at most this many actions")
+    ood_max_plan: int = Field(24, ge=1, description="ood keeps deeper goals whose expert plan has at most this many actions")
     max_recipes: int = Field(10, ge=1, description="relevant recipes listed (all those the expert needs, then alternatives)")
     distractors: int = Field(3, ge=0, description="unrelated recipes listed as distractors (AgentGym lists up to 10)")
 
@@ -62,8 +63,8 @@ class TextCraft(BaseEnv):
     version: ClassVar[str] = "1"
     description: ClassVar[str] = "TextCraft Minecraft crafting (AgentGym); textcraft package dynamics, planner expert"
     Config = TextCraftConfig
-    # In-domain expert plans take at most 12 actions, kept ood ones at most 30.
-    default_max_turns: ClassVar[int] = 30
+    # In-domain expert plans take at most 11 actions, those of the ood goals kept at most 24.
+    default_max_turns: ClassVar[int] = 24
     # The observation is the whole state: goal, inventory and recipes.
     default_history_turns: ClassVar[int | None] = 0
     supports_snapshot: ClassVar[bool] = True

@@ -9,13 +9,13 @@ import pytest
 
 pytest.importorskip("minigrid")
 
-from minigrid.core.grid import Grid  # noqa: E402
-from minigrid.core.world_object import Ball, Door, Key  # noqa: E402
+from minigrid.core.grid import Grid
+from minigrid.core.world_object import Ball, Door, Key
 
-from agentbench.env import Task  # noqa: E402
-from agentbench.envs import babyai  # noqa: E402
-from agentbench.envs.babyai import BabyAI, layout_fingerprint  # noqa: E402
-from agentbench.errors import UsageError  # noqa: E402
+from agentbench.env import Task
+from agentbench.envs import babyai
+from agentbench.envs.babyai import BabyAI, layout_fingerprint
+from agentbench.errors import UsageError
 
 UP = 3  # MiniGrid's direction index for facing up (towards smaller y)
 
@@ -160,13 +160,7 @@ def test_snapshot_is_isolated_from_later_steps(env):
 
 
 def test_progress_rises_along_the_expert_path(env):
-    env.reset(env.tasks("test")[2])
-    progress = []
-    while True:
-        step = env.step(env.expert_step().action)
-        progress.append(step.info.progress)
-        if step.done:
-            break
+    progress = _expert_progress(env, env.tasks("test")[2])
     assert progress == sorted(progress) and progress[-1] == 1.0
     assert 0 < progress[0] < 1
 
@@ -176,3 +170,22 @@ def test_unknown_level_is_a_clear_error():
         BabyAI.from_params({"levels": ["GoToNowhere"]})
     with pytest.raises(UsageError, match="not solvable by the expert"):
         BabyAI.from_params({"ood_levels": ["KeyInBox"]})
+
+
+def _expert_progress(env, task) -> list[float]:
+    env.reset(task)
+    progress = []
+    while True:
+        step = env.step(env.expert_step().action)
+        progress.append(step.info.progress)
+        if step.done:
+            return progress
+
+
+def test_progress_does_not_depend_on_the_previous_episode(env):
+    # a 2-move episode, then one of 20 moves (more than four times as long)
+    short, long_ = env.tasks("test")[5], env.tasks("ood")[7]
+    fresh = _expert_progress(BabyAI(), long_)
+    assert len(fresh) == 20 and 0 < fresh[0] < 0.1
+    _expert_progress(env, short)
+    assert _expert_progress(env, long_) == fresh

