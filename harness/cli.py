@@ -207,7 +207,7 @@ def eval_command(
             raise UnknownNameError("split", s, SPLITS)
     execute(method="none", env=env, protocol="eval", model=model, backend=backend, budget=budget, seed=seed,
             out=out, sets=set_ or [], resume=resume, overwrite=overwrite, run_id=run_id, quiet=quiet,
-            protocol_obj=EvaluateOnly(splits))
+            protocol_obj=EvaluateOnly(EvaluateOnly.Config(splits=splits)))
 
 
 @app.command("show")

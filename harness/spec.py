@@ -152,8 +152,10 @@ def resolve_spec(
     return RunSpec(
         method=method_r, method_config=make_config(method_cls.Config, routed["method"], f"method {method}"),
         env=env_r, env_config=env_config,
-        protocol=protocol_r, protocol_config=make_config(protocol_r.obj.Config, routed["protocol"],
-                                                         f"protocol {protocol_r.name}"),
+        protocol=protocol_r,
+        # a protocol object handed in (agentbench eval) brings its own, recorded config
+        protocol_config=protocol_obj.config if protocol_obj is not None else make_config(
+            protocol_r.obj.Config, routed["protocol"], f"protocol {protocol_r.name}"),
         model_name=model, backend=backend,
         backend_options=make_config(BackendOptions, routed["backend"], "backend"),
         budget=budget_cfg, budget_overridden=bool(routed["budget"]),

@@ -80,12 +80,17 @@ class OutOfDomain(InDomain):
     eval_splits: ClassVar[tuple[str, ...]] = ("ood", "test")
 
 
+class EvaluateConfig(ProtocolConfig):
+    splits: tuple[str, ...] = ("test",)
+
+
 class EvaluateOnly(InDomain):
     """No training: evaluate a model on chosen splits (``agentbench eval``)."""
 
     name: ClassVar[str] = "eval"
     description: ClassVar[str] = "evaluate a model as it is on the chosen splits"
+    Config = EvaluateConfig
 
-    def __init__(self, splits: tuple[str, ...] = ("test",)):
-        super().__init__()
-        self.eval_splits = splits  # type: ignore[misc]
+    def __init__(self, config: EvaluateConfig | None = None):
+        self.config = config or EvaluateConfig()
+        self.eval_splits = self.config.splits  # type: ignore[misc]
