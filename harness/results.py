@@ -241,6 +241,34 @@ class ForgettingResult(_Doc):
     """Settings, tokenizer data used, bootstrap intervals, side-file path."""
 
 
+FORGETTING_FILE = "forgetting.jsonl"
+"""The forgetting check's side file in a run folder: one ``ForgettingPromptRecord`` per line."""
+
+
+class IFEvalOutcome(_Doc):
+    response: str
+    """The model's full answer."""
+    prompt_level_strict: bool
+    """Every instruction of the prompt followed (strict check)."""
+    prompt_level_loose: bool
+    """Every instruction followed (loose check)."""
+    inst_level_strict: list[bool]
+    """Per instruction, in ``instruction_id_list`` order (strict check)."""
+    inst_level_loose: list[bool]
+    """Per instruction (loose check)."""
+
+
+class ForgettingPromptRecord(_Doc):
+    key: int | str
+    """The IF-Eval prompt's key."""
+    instruction_id_list: list[str]
+    """The instructions the prompt asks to follow."""
+    before: IFEvalOutcome
+    """The initial model's answer and its verdicts."""
+    after: IFEvalOutcome
+    """The trained model's answer and its verdicts."""
+
+
 class ScalingPoint(_Doc):
     axis: str
     """expert_fraction, branching_k, model or iterations."""
