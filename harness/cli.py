@@ -1,4 +1,4 @@
-"""The command line: ``agentbench run|list|eval`` and ``agentbench-run``.
+"""The command line: ``agentbench run|list|eval|show|publish|serve-env`` and ``agentbench-run``.
 
 Errors a user can act on print one line (``error: ...``) and exit with their code: 2 for
 unknown names and bad options, 1 for failures, 3 for results that cannot be compared.
@@ -220,6 +220,29 @@ def show_command(
 
     file = path / "result.json" if path.is_dir() else path
     print_result(read_result(file), file)
+
+
+@app.command("publish")
+@handles_errors
+def publish_command(
+    folder: Annotated[Path, typer.Argument(help="folder searched (recursively) for result.json files")],
+    format_: Annotated[str, typer.Option("--format", "-f", help="md, latex or html")] = "md",
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="the document to write (default: FOLDER/leaderboard.md|.tex|.html); images go beside it")] = None,
+    reference: Annotated[bool, typer.Option(
+        "--reference", help="add the papers' reported numbers, marked as such (never compared with ours)")] = False,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="fail (exit 2) on a corrupt result file instead of skipping it")] = False,
+) -> None:
+    """Leaderboard tables and plots from the result files under FOLDER."""
+    from agentbench.publish import publish
+
+    published = publish(folder, format_, out, reference=reference, strict=strict)
+    for message in published.messages:
+        err_console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+    images = f" and {len(published.images)} image(s) beside it" if published.images else ""
+    console.print(f"wrote {published.document}{images} from {published.n_results} result(s)",
+                  highlight=False, soft_wrap=True)
 
 
 @app.command("serve-env")

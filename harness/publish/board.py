@@ -1,0 +1,347 @@
+"""The leaderboard's content, whatever the output format: method x evaluation tables.
+
+One table per protocol. A row is one trained system: method (name and config), initial model
+(name and weights), budget and seed; results of the same system on several envs (separate
+runs) share a row, as in the papers' tables. A column is one *evaluation*.
+
+The column rule. Two results share a column only when they were measured by the same
+evaluation: the same protocol, env name and version, split, task set (``task_set_sha256``),
+episode seeds and turn limit, and every further entry of the results' ``comparability`` record
+except ``generation``. Results that differ only in generation settings or prompt
+(temperature, top_p, max_new_tokens, prompt_sha256; e.g. ``long-cot``, which evaluates with a
+think-longer prompt and more tokens per move) share the column, and their cell carries a
+footnote naming the difference from the column's reference settings (those most of its
+results use; on a tie, those matching the run's budget). Any other difference makes a separate
+column, labelled with what differs (``frozenlake/test tasks 1a2b3c``, ``frozenlake/test 30
+turns``). Runs of the scaling protocol are drawn as curves, not put in tables.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shlex
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentbench.env import sha256_json
+from agentbench.publish.collect import LoadedResult
+from agentbench.publish.reference import ReferenceTable, env_key
+from agentbench.publish.text import count, forgetting_text, short
+from agentbench.results import EnvResult, Rate, RunResult
+
+EMPTY = "–"
+"""A value that does not exist (no forgetting check ran)."""
+SPLIT_ORDER = {"test": 0, "ood": 1, "train": 2}
+PROTOCOL_ORDER = {"in-domain": 0, "ood": 1, "rl-compat": 2, "eval": 3}
+GENERATION_LABELS = {"temperature": "temperature", "top_p": "top_p", "max_new_tokens": "max_new_tokens",
+                     "prompt_sha256": "prompt"}
+
+
+@dataclass
+class Column:
+    key: str
+    protocol: str
+    env: dict[str, Any]
+    """The comparability entry of the env: name, version, split, task_set_sha256, seeds, max_turns."""
+    setup: dict[str, Any]
+    """Further comparability entries (the protocol, and any a later schema adds)."""
+    n_tasks: int
+    label: str = ""
+
+    @property
+    def name(self) -> str:
+        return str(self.env["name"])
+
+    @property
+    def split(self) -> str:
+        return str(self.env["split"])
+
+    def describe(self) -> str:
+        e = self.env
+        return (f"{e['name']} v{e['version']}, split {e['split']}, {self.n_tasks} tasks (task set "
+                f"{short(e['task_set_sha256'], 12)}), seeds {list(e['seeds'])}, at most {e['max_turns']} turns, "
+                f"protocol {self.protocol}")
+
+
+@dataclass
+class Cell:
+    rate: Rate
+    run: LoadedResult
+    env: EnvResult
+    best: bool = False
+    notes: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Row:
+    key: str
+    system: dict[str, Any]
+    budget_config: dict[str, Any]
+    label: str = ""
+    cells: dict[str, Cell] = field(default_factory=dict)
+    runs: list[LoadedResult] = field(default_factory=list)
+    """The runs of the row, in the order of the columns they fill."""
+
+    def _joined(self, fn: Callable[[RunResult], str | None]) -> str | None:
+        texts = [fn(r.result) for r in self.runs]
+        return None if all(t is None for t in texts) else " / ".join(t or EMPTY for t in texts)
+
+    @property
+    def forgetting(self) -> str | None:
+        return self._joined(forgetting_text)
+
+    @property
+    def forgetting_sort(self) -> float | None:
+        f = self.runs[0].result.forgetting
+        return None if f is None else f.delta.prompt_level_strict
+
+    def compute(self, attr: str) -> str:
+        return self._joined(lambda r: count(getattr(r.train, attr))) or ""
+
+    def compute_sort(self, attr: str) -> int:
+        return sum(getattr(r.result.train, attr) for r in self.runs)
+
+
+COMPUTE_COLUMNS = (("optimizer_steps", "opt. steps"), ("tokens", "train tokens"), ("env_steps", "env steps"))
+
+
+@dataclass
+class ReportedRow:
+    label: str
+    source: ReferenceTable
+    cells: dict[str, str]
+    """Column key -> the reported number, as text."""
+
+
+@dataclass
+class Table:
+    protocol: str
+    columns: list[Column]
+    rows: list[Row]
+    notes: list[str] = field(default_factory=list)
+    reported: list[ReportedRow] = field(default_factory=list)
+
+    @property
+    def merges_runs(self) -> bool:
+        return any(len(r.runs) > 1 for r in self.rows)
+
+    def note(self, text: str) -> int:
+        if text not in self.notes:
+            self.notes.append(text)
+        return self.notes.index(text) + 1
+
+
+@dataclass
+class Board:
+    tables: list[Table]
+    scaling: list[LoadedResult]
+    n_results: int
+    warnings: list[str] = field(default_factory=list)
+    reference: list[ReferenceTable] = field(default_factory=list)
+
+
+def evaluation_of(result: RunResult, env: EnvResult) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(setup, env entry): what defines the evaluation ``env`` was measured by, generation excluded."""
+    comp = result.comparability
+    setup = {k: v for k, v in comp.items() if k not in ("generation", "envs")}
+    setup.setdefault("protocol", result.protocol.name)
+    entry = next((e for e in comp.get("envs", []) if e.get("name") == env.name and e.get("split") == env.split),
+                 None)
+    if entry is None:  # a result without a comparability record: rebuild it from the env entry
+        entry = {"name": env.name, "version": env.version, "split": env.split,
+                 "task_set_sha256": env.task_set_sha256, "seeds": env.seeds, "max_turns": env.max_turns}
+    return setup, entry
+
+
+def generation_of(result: RunResult) -> dict[str, Any]:
+    g = result.generation
+    return result.comparability.get("generation") or {
+        "temperature": g.temperature, "top_p": g.top_p, "max_new_tokens": g.max_new_tokens,
+        "prompt_sha256": g.prompt_sha256}
+
+
+def system_of(result: RunResult) -> dict[str, Any]:
+    """What makes a row: the trained system, not the evaluation."""
+    p = result.protocol
+    return {"method": result.method.name, "method_config": result.method.config_sha256,
+            "model": result.model.name, "weights": result.model.revision_or_sha256, "budget": p.budget,
+            "budget_config": sha256_json(p.budget_config), "seed": p.seed}
+
+
+Attr = tuple[Callable[[Any], Any], Callable[[Any, list[Any]], str]]
+"""How to read an attribute of a row or column, and write it given the values it takes in its group."""
+
+
+def disambiguate(items: list, base: Callable[[Any], str], attrs: list[Attr], fallback: Callable[[Any], str]) -> list[str]:
+    """Labels: ``base(item)``, plus the attributes that differ among items sharing that base."""
+    groups: dict[str, list[int]] = {}
+    for i, item in enumerate(items):
+        groups.setdefault(base(item), []).append(i)
+    labels = [base(item) for item in items]
+    for label, members in groups.items():
+        if len(members) < 2:
+            continue
+        parts: dict[int, list[str]] = {i: [] for i in members}
+        for get, fmt in attrs:
+            values = [get(items[i]) for i in members]
+            if len({sha256_json(v) for v in values}) > 1:
+                for i, v in zip(members, values):
+                    parts[i].append(fmt(v, values))
+        for i in members:
+            labels[i] = " ".join([label, *parts[i]])
+        if len({labels[i] for i in members}) < len(members):
+            for i in members:
+                labels[i] = f"{labels[i]} {fallback(items[i])}"
+    return labels
+
+
+def _plain(template: str) -> Callable[[Any, list[Any]], str]:
+    return lambda v, _values: template.format(v=v, short=short(str(v), 6))
+
+
+def _dict_difference(value: dict[str, Any], values: list[dict[str, Any]]) -> str:
+    """The entries of ``value`` that not every dict of the group shares (``eval_tasks=16``)."""
+    keys = sorted({k for d in values for k in d if len({json.dumps(x.get(k), sort_keys=True) for x in values}) > 1})
+    return " ".join(f"{k}={value.get(k)}" for k in keys)
+
+
+ROW_ATTRS: list[Attr] = [
+    (lambda r: r.system["seed"], _plain("seed {v}")), (lambda r: r.system["budget"], _plain("budget {v}")),
+    (lambda r: r.budget_config, _dict_difference), (lambda r: r.system["method_config"], _plain("config {short}")),
+    (lambda r: r.system["weights"], _plain("weights {short}"))]
+COLUMN_ATTRS: list[Attr] = [
+    (lambda c: c.env["version"], _plain("v{v}")), (lambda c: c.env["task_set_sha256"], _plain("tasks {short}")),
+    (lambda c: c.env["seeds"], _plain("seeds {v}")), (lambda c: c.env["max_turns"], _plain("{v} turns")),
+    (lambda c: c.setup, _dict_difference)]
+
+
+def build_table(protocol: str, results: list[LoadedResult], warnings: list[str]) -> Table:
+    columns: dict[str, Column] = {}
+    rows: dict[str, Row] = {}
+    for loaded in results:
+        r = loaded.result
+        system = system_of(r)
+        row = rows.setdefault(sha256_json(system), Row(sha256_json(system), system, r.protocol.budget_config))
+        for e in r.envs:
+            setup, entry = evaluation_of(r, e)
+            key = sha256_json({"setup": setup, "env": entry})
+            columns.setdefault(key, Column(key, protocol, entry, setup, e.n_tasks))
+            old = row.cells.get(key)
+            if old is not None:
+                keep, drop = sorted([old.run, loaded], key=lambda x: (x.result.created_at, x.result.run_id))[::-1]
+                warnings.append(f"{keep.result.method.name} ({keep.result.model.name}) has two results on "
+                                f"{e.name}/{e.split}: kept the newer {keep.path}, left out {drop.path}")
+                if keep is old.run:
+                    continue
+            row.cells[key] = Cell(e.success_rate, loaded, e)
+    ordered = sorted(columns.values(), key=lambda c: (c.name, SPLIT_ORDER.get(c.split, 9), c.split, str(c.env['version']),
+                                                      c.n_tasks, c.env['max_turns'], c.key))
+    for col, label in zip(ordered, disambiguate(ordered, lambda c: f"{c.name}/{c.split}", COLUMN_ATTRS,
+                                                lambda c: c.key[:6])):
+        col.label = label
+    row_list = list(rows.values())
+    for row, label in zip(row_list, disambiguate(
+            row_list, lambda r: f"{r.system['method']} ({r.system['model']})", ROW_ATTRS, lambda r: r.key[:6])):
+        row.label = label
+    row_list.sort(key=lambda r: r.label)
+    for row in row_list:
+        for col in ordered:
+            cell = row.cells.get(col.key)
+            if cell is not None and cell.run not in row.runs:
+                row.runs.append(cell.run)
+    table = Table(protocol, ordered, row_list)
+    mark_best(table)
+    add_notes(table)
+    return table
+
+
+def mark_best(table: Table) -> None:
+    """Bold the highest success in each column, unless every result there ties."""
+    for col in table.columns:
+        cells = [r.cells[col.key] for r in table.rows if col.key in r.cells]
+        top = max((c.rate.value for c in cells), default=0.0)
+        winners = [c for c in cells if math.isclose(c.rate.value, top, abs_tol=1e-12)]
+        if len(winners) < len(cells):
+            for c in winners:
+                c.best = True
+
+
+def _reference_generation(entries: list[tuple[Row, Cell]]) -> str:
+    votes = Counter(sha256_json(generation_of(c.run.result)) for _, c in entries)
+
+    def matches_budget(key: str) -> int:
+        return sum(1 for _, c in entries if sha256_json(generation_of(c.run.result)) == key
+                   and generation_of(c.run.result).get("max_new_tokens")
+                   == c.run.result.protocol.budget_config.get("max_new_tokens"))
+
+    return max(votes, key=lambda k: (votes[k], matches_budget(k)))
+
+
+def _generation_words(gen: dict[str, Any], keys: list[str]) -> str:
+    return " and ".join(f"{GENERATION_LABELS.get(k, k)} {short(v) if k == 'prompt_sha256' else v}"
+                        for k, v in ((k, gen.get(k)) for k in keys))
+
+
+def add_notes(table: Table) -> None:
+    for col in table.columns:
+        entries = [(r, r.cells[col.key]) for r in table.rows if col.key in r.cells]
+        ref_key = _reference_generation(entries)
+        ref = next(generation_of(c.run.result) for _, c in entries
+                   if sha256_json(generation_of(c.run.result)) == ref_key)
+        for row, cell in entries:
+            result = cell.run.result
+            gen = generation_of(result)
+            differs = [k for k in sorted(set(gen) | set(ref)) if gen.get(k) != ref.get(k)]
+            if differs:
+                cell.notes.append(table.note(
+                    f"{row.label}: evaluated with {_generation_words(gen, differs)}; the column's reference "
+                    f"settings are {_generation_words(ref, differs)} (same tasks, seeds and turn limit)."))
+            n = cell.env.n_episodes
+            if result.status != "complete" or n.completed < n.planned:
+                cell.notes.append(table.note(
+                    f"{row.label} on {col.label}: run {result.status}, {n.completed} of {n.planned} planned "
+                    f"episodes completed, {n.errored} abandoned on env errors."))
+
+
+def attach_reference(table: Table, reference: list[ReferenceTable]) -> None:
+    for source in reference:
+        for ref_row in source.rows:
+            cells = {c.key: ref_row.cells[env_key(c.name, c.split)] for c in table.columns
+                     if env_key(c.name, c.split) in ref_row.cells}
+            if cells:
+                table.reported.append(ReportedRow(ref_row.method, source, cells))
+
+
+def build_board(results: list[LoadedResult], reference: list[ReferenceTable] | None = None) -> Board:
+    warnings: list[str] = []
+    scaling = [r for r in results if r.result.scaling]
+    by_protocol: dict[str, list[LoadedResult]] = {}
+    for loaded in results:
+        if not loaded.result.scaling:
+            by_protocol.setdefault(loaded.result.protocol.name, []).append(loaded)
+    tables = [build_table(p, rs, warnings) for p, rs in
+              sorted(by_protocol.items(), key=lambda kv: (PROTOCOL_ORDER.get(kv[0], 9), kv[0]))]
+    for table in tables:
+        attach_reference(table, reference or [])
+    return Board(tables, scaling, len(results), warnings, list(reference or []))
+
+
+def provenance(loaded: LoadedResult) -> dict[str, str]:
+    """Where a result comes from, for the page's hover text and expandable details."""
+    r = loaded.result
+    h = r.harness
+    commit = f" @ {h.git_commit[:12]}" if h.git_commit else ""
+    dirty = " (uncommitted changes)" if h.git_dirty else ""
+    budget = ", ".join(f"{k}={v}" for k, v in r.protocol.budget_config.items() if k != "name")
+    return {
+        "run id": r.run_id, "result file": loaded.path, "status": r.status, "created at": r.created_at,
+        "harness": f"agentbench {h.version}{commit}{dirty}",
+        "model": f"{r.model.name}, weights sha256 {r.model.revision_or_sha256}",
+        "checkpoint sha256": r.model.checkpoint_sha256 or "none (not trained)",
+        "method": f"{r.method.name} v{r.method.version}, config sha256 {short(r.method.config_sha256, 12)}",
+        "budget": f"{r.protocol.budget} ({budget})" if budget else r.protocol.budget,
+        "command": shlex.join(r.command), "comparability key": r.comparability_key,
+    }

@@ -1,0 +1,133 @@
+"""PNG figures: per-evaluation bar charts and scaling curves, with 95% intervals as error bars.
+
+matplotlib's object API on the Agg canvas (no pyplot state, no display needed); the images are
+returned as bytes, so that markdown and LaTeX write them beside the document and the HTML page
+embeds them.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+
+from agentbench.publish.board import Board, Column, Table
+from agentbench.publish.collect import LoadedResult
+from agentbench.publish.text import axis_value
+
+BEST_COLOR, COLOR = "#1f6f3f", "#4a78a8"
+# Axes of doublings are drawn on a log2 scale.
+LOG2_AXES = {"expert_fraction", "branching_k", "iterations"}
+
+
+@dataclass(frozen=True)
+class Figure:
+    slug: str
+    """File-name part: ``<stem>-<slug>.png``."""
+    title: str
+    png: bytes
+
+
+def _png(fig) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def bar_chart(table: Table, column: Column) -> Figure:
+    from matplotlib.figure import Figure as MplFigure
+
+    rows = [r for r in table.rows if column.key in r.cells]
+    cells = [r.cells[column.key] for r in rows]
+    values = [100 * c.rate.value for c in cells]
+    errors = [[100 * (c.rate.value - c.rate.ci95[0]) for c in cells],
+              [100 * (c.rate.ci95[1] - c.rate.value) for c in cells]]
+    fig = MplFigure(figsize=(max(4.0, 1.1 * len(rows) + 1.5), 3.6))
+    ax = fig.subplots()
+    ax.bar(range(len(rows)), values, yerr=errors, capsize=4,
+           color=[BEST_COLOR if c.best else COLOR for c in cells])
+    ax.set_xticks(range(len(rows)), [r.label for r in rows], rotation=20 if len(rows) > 3 else 0, ha="right"
+                  if len(rows) > 3 else "center", fontsize=8)
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("success rate (%), 95% interval")
+    title = f"{column.label} ({table.protocol})"
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return Figure(f"{slug(table.protocol)}-{slug(column.label)}", title, _png(fig))
+
+
+def _curve_key(loaded: LoadedResult, env: str, split: str) -> str:
+    entry = next((e for e in loaded.result.envs if e.name == env and e.split == split), None)
+    return entry.task_set_sha256[:6] if entry else "?"
+
+
+def scaling_charts(runs: list[LoadedResult]) -> list[Figure]:
+    """One figure per (axis, env, split, task set); one line per run (method and model)."""
+    from matplotlib.figure import Figure as MplFigure
+
+    groups: dict[tuple[str, str, str, str], list[tuple[str, list]]] = {}
+    for loaded in runs:
+        r = loaded.result
+        by_curve: dict[tuple[str, str, str], list] = {}
+        for p in r.scaling:
+            by_curve.setdefault((p.axis, p.env, p.split), []).append(p)
+        for (axis, env, split), points in by_curve.items():
+            label = f"{points[0].method} ({r.model.name}, seed {r.protocol.seed})"
+            groups.setdefault((axis, env, split, _curve_key(loaded, env, split)), []).append((label, points))
+    figures = []
+    many_task_sets = {k[:3] for k in groups if sum(1 for g in groups if g[:3] == k[:3]) > 1}
+    for (axis, env, split, tasks), curves in sorted(groups.items()):
+        numeric = all(isinstance(p.value, float) for _, pts in curves for p in pts)
+        categories: list[str] = []
+        for _, pts in curves:
+            categories += [axis_value(p.value) for p in pts if axis_value(p.value) not in categories]
+        fig = MplFigure(figsize=(6.0, 3.8))
+        ax = fig.subplots()
+        for label, pts in sorted(curves):
+            pts = sorted(pts, key=lambda p: p.value) if numeric else pts
+            xs = [p.value if numeric else categories.index(axis_value(p.value)) for p in pts]
+            ys = [100 * p.success_rate.value for p in pts]
+            err = [[100 * (p.success_rate.value - p.success_rate.ci95[0]) for p in pts],
+                   [100 * (p.success_rate.ci95[1] - p.success_rate.value) for p in pts]]
+            ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=label)
+        if numeric and axis in LOG2_AXES and all(float(p.value) > 0 for _, pts in curves for p in pts):
+            ax.set_xscale("log", base=2)
+        values = sorted({p.value for _, pts in curves for p in pts}) if numeric else None
+        if values is not None:
+            ax.set_xticks(values, [axis_value(v) for v in values])
+        else:
+            ax.set_xticks(range(len(categories)), categories)
+        ax.set_ylim(0, 100)
+        ax.set_xlabel(axis)
+        ax.set_ylabel("success rate (%), 95% interval")
+        suffix = f" tasks {tasks}" if (axis, env, split) in many_task_sets else ""
+        title = f"{env}/{split}{suffix} by {axis}"
+        ax.set_title(title, fontsize=10)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        figures.append(Figure(f"scaling-{slug(axis)}-{slug(env)}-{slug(split)}{'-' + tasks if suffix else ''}",
+                              title, _png(fig)))
+    return figures
+
+
+@dataclass(frozen=True)
+class Figures:
+    by_table: dict[str, list[Figure]]
+    """Table protocol -> its bar charts, one per column."""
+    scaling: list[Figure]
+
+    def all(self) -> list[Figure]:
+        return [f for figs in self.by_table.values() for f in figs] + self.scaling
+
+
+def figures(board: Board) -> Figures:
+    """Every figure of the board: bars per table column, and the scaling curves."""
+    return Figures({t.protocol: [bar_chart(t, c) for c in t.columns] for t in board.tables},
+                   scaling_charts(board.scaling))

@@ -1,0 +1,50 @@
+"""How numbers are written in every output format (one place, so the formats agree)."""
+
+from __future__ import annotations
+
+from agentbench.results import Rate, RunResult
+
+
+def points(fraction: float) -> str:
+    """A fraction as percentage points with one decimal, never '-0.0'."""
+    text = f"{100 * fraction:.1f}"
+    return "0.0" if text == "-0.0" else text
+
+
+def signed_points(fraction: float) -> str:
+    text = f"{100 * fraction:+.1f}"
+    return "+0.0" if text == "-0.0" else text
+
+
+def rate_value(rate: Rate) -> str:
+    return points(rate.value)
+
+
+def rate_interval(rate: Rate) -> str:
+    lo, hi = rate.ci95
+    return f"[{points(lo)}, {points(hi)}]"
+
+
+def rate_text(rate: Rate) -> str:
+    """Success in %, with its 95% interval: ``37.5 [13.7, 69.4]``."""
+    return f"{rate_value(rate)} {rate_interval(rate)}"
+
+
+def forgetting_text(result: RunResult) -> str | None:
+    """Change of IF-Eval prompt-level strict accuracy in points, with the paired test's p-value."""
+    f = result.forgetting
+    if f is None:
+        return None
+    return f"{signed_points(f.delta.prompt_level_strict)} (p={f.test.p_value:.3g})"
+
+
+def count(n: int) -> str:
+    return f"{n:,}"
+
+
+def axis_value(value: float | str) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def short(sha: str | None, n: int = 8) -> str:
+    return (sha or "none")[:n]
