@@ -187,6 +187,24 @@ def test_google_ifeval_is_read_from_the_hub_cache(tmp_path):
                                      datasets_cache=str(tmp_path / "none")) is None
 
 
+def test_google_ifeval_is_read_from_the_datasets_cache(tmp_path):
+    from datasets import Dataset
+
+    rows = [json.loads(line) for line in SAMPLE.read_text().splitlines()]
+    names = sorted({k for r in rows for kw in r["kwargs"] for k in kw})
+    for r in rows:  # the hub's tabular copy pads every argument dict with nulls
+        r["kwargs"] = [{k: kw.get(k) for k in names} for kw in r["kwargs"]]
+    Dataset.from_list(rows).save_to_disk(str(tmp_path / "saved"))
+    arrow = tmp_path / "datasets" / "google___if_eval" / "default" / "0.0.0" / "abc"
+    arrow.mkdir(parents=True)
+    next((tmp_path / "saved").glob("*.arrow")).rename(arrow / "if_eval-train.arrow")
+    found = ifeval_data.from_hf_cache(ForgettingConfig(), hub_cache=str(tmp_path / "no-hub"),
+                                      datasets_cache=str(tmp_path / "datasets"))
+    assert found is not None and found.source.startswith("hf-cache:google/IFEval (datasets cache")
+    local = load_prompts(ForgettingConfig(ifeval_data=str(SAMPLE)))
+    assert found.prompts_sha256() == local.prompts_sha256()  # the same prompts, whatever the copy
+
+
 def test_canonical_hash_ignores_the_null_arguments_of_tabular_copies():
     plain = IFEvalPrompt(key=1, prompt="p", instruction_id_list=["punctuation:no_comma"], kwargs=[{}])
     padded = IFEvalPrompt(key=1, prompt="p", instruction_id_list=["punctuation:no_comma"],

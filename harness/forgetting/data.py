@@ -252,8 +252,7 @@ def from_wheel(config: ForgettingConfig) -> PromptSet:
     prompts = read_jsonl(path)
     meta = json.loads(path.with_suffix(".json").read_text())
     return PromptSet(prompts, f"{WHEEL_PACKAGE}=={WHEEL_VERSION}:{WHEEL_MEMBER}", str(path), file_sha256(path),
-                     provenance={"package": {k: meta[k] for k in ("package", "version", "member", "license")
-                                             if k in meta}}, total=len(prompts))
+                     provenance={"package": {k: v for k, v in meta.items() if k != "sha256"}}, total=len(prompts))
 
 
 SOURCES: dict[str, Callable[[ForgettingConfig], PromptSet | None]] = {
