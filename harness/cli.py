@@ -101,10 +101,10 @@ def execute(*, method: str, env: str, protocol: str, model: str, backend: str, b
     if not availability.runnable:
         raise EnvUnavailableError(f"env {specs[0].env.full_name} cannot run here: {availability.detail}")
     specs[0].model()  # fail early on an unknown model, before any work
-    if protocol_obj is None and specs[0].budget.forgetting:
+    if protocol_obj is None and specs[0].budget.forgetting and specs[0].forgetting.ifeval_data:
         from agentbench.forgetting.data import load_prompts
 
-        load_prompts(specs[0].forgetting)  # and on missing IF-Eval prompts, before training
+        load_prompts(specs[0].forgetting)  # and on a missing or malformed IF-Eval prompt file
     paths, results = [], []
     for spec in specs:
         run_dir = prepare_run_dir(out, run_id or spec.default_run_id(), spec, resume, overwrite)

@@ -152,3 +152,15 @@ def test_a_crash_mid_generation_keeps_the_finished_batches(tmp_path, tiny_model,
     assert resumed.answers == reference.answers
     again = generate_answers(**settings, shared=SharedCache(tmp_path / "shared"))
     assert again.generated_now == 0 and len(calls) == 7
+
+
+def test_a_bad_prompt_file_fails_before_training(tmp_path, monkeypatch):
+    import agentbench.session
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained although the IF-Eval prompt file is missing")
+
+    monkeypatch.setattr(agentbench.session.RunSession, "train", no_training)
+    done = runner.invoke(app, ["run", "--method", "il", "--env", "frozenlake", "--model", "tiny", "--quiet",
+                               "--out", str(tmp_path), "--set", f"ifeval_data={tmp_path / 'missing.jsonl'}"])
+    assert done.exit_code == 2 and "ifeval_data: no file" in done.output
