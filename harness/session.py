@@ -22,13 +22,15 @@ from agentbench.evaluation import EpisodeLog, episodes_sha256, make_jobs, run_sp
 from agentbench.expert import ExpertData, collect_expert, load_expert
 from agentbench.fileio import atomic_write_text
 from agentbench.method import Compute, TrainContext, TrainOutput
-from agentbench.models import ModelRef
+from agentbench.models import ModelRef, file_sha256
 from agentbench.progress import Reporter
 from agentbench.prompting import PromptBuilder, PromptConfig
 from agentbench.provenance import command_line, environment_info, harness_info
 from agentbench.results import (
+    FORGETTING_FILE,
     EnvironmentInfo,
     EnvResult,
+    ForgettingResult,
     GenerationInfo,
     HarnessInfo,
     MethodInfo,
@@ -234,8 +236,29 @@ class RunSession:
                                   "chat_template_sha256": chat_template_sha256(load_tokenizer(self.base_model.path))}
         return self._backend_info
 
+    # -- forgetting ----------------------------------------------------------------------
+    def check_forgetting(self, output) -> ForgettingResult | None:
+        """IF-Eval before and after training (``budget.forgetting``), when the protocol produced a
+        new checkpoint; under the scaling protocol, for its last point. Every model's answers are
+        cached in the output folder's shared cache, batch by batch."""
+        from agentbench.forgetting.check import ForgettingCheck
+
+        spec = self.spec
+        base = output.base_model or self.base_model
+        if not spec.budget.forgetting or Path(output.model.path) == Path(base.path):
+            return None
+        scope = {"checkpoint": output.model.path}
+        if output.scaling:
+            last = output.scaling[-1]
+            scope["scaling_point"] = f"{last.axis}={last.value} (the last point; the others are not checked)"
+        check = ForgettingCheck(config=spec.forgetting, budget=spec.budget, backend=spec.backend,
+                                backend_options=spec.backend_options, shared=self.shared, seed=spec.seed,
+                                progress=self.reporter.update)
+        return check.run(base, output.model, self.run_dir, scope=scope)
+
     # -- the result ----------------------------------------------------------------------
-    def result(self, output, status: str = "complete", error: str | None = None) -> RunResult:
+    def result(self, output, status: str = "complete", error: str | None = None,
+               forgetting: ForgettingResult | None = None) -> RunResult:
         spec = self.spec
         base = self.base_model
         info = self.backend_info()
@@ -269,10 +292,11 @@ class RunSession:
                             checkpoint_path=trained.path if trained else None,
                             checkpoint_sha256=trained.weights_sha256() if trained else None),
             generation=generation, protocol=protocol, train=output.train, envs=output.envs,
-            scaling=output.scaling,
+            scaling=output.scaling, forgetting=forgetting,
             artifacts={"episodes_jsonl_sha256": episodes_sha256(episodes), **{
                 f"{p.parent.relative_to(self.run_dir)}/episodes_jsonl_sha256": episodes_sha256(p)
-                for p in sorted(self.run_dir.glob("points/*/episodes.jsonl"))}},
+                for p in sorted(self.run_dir.glob("points/*/episodes.jsonl"))},
+                **({"forgetting_jsonl_sha256": file_sha256(self.run_dir / FORGETTING_FILE)} if forgetting else {})},
             comparability=comparability, comparability_key=comparability_key(comparability),
         )
 

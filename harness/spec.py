@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from agentbench.backends import BackendOptions, SamplingParams
 from agentbench.budgets import Budget, get_budget
 from agentbench.env import make_config, sha256_json
 from agentbench.errors import ConfigError, UnknownNameError
+from agentbench.forgetting.config import ForgettingConfig
 from agentbench.models import ModelRef, resolve_model
 from agentbench.prompting import PromptConfig
 from agentbench.registry import Resolved
@@ -81,6 +82,9 @@ class RunSpec:
     limits: RolloutLimits
     sampling: SamplingParams
     seed: int
+    forgetting: ForgettingConfig = field(default_factory=ForgettingConfig)
+    """Where the IF-Eval prompts come from and how answers are batched. Not part of ``record()``
+    (run ids stay as they were); the forgetting result records all of it."""
 
     def model(self) -> ModelRef:
         return resolve_model(self.model_name)
@@ -134,6 +138,7 @@ def resolve_spec(
     sections: dict[str, type[BaseModel]] = {
         "method": method_union(group) if group else method_cls.Config, "env": env_cls.Config, "protocol": protocol_r.obj.Config, "budget": Budget,
         "prompt": PromptConfig, "limits": RolloutLimits, "generation": SamplingParams, "backend": BackendOptions,
+        "forgetting": ForgettingConfig,
     }
     routed = parse_sets(sets, sections)
     routed["method"] = {k: v for k, v in routed["method"].items() if k in method_cls.Config.model_fields}
@@ -160,5 +165,5 @@ def resolve_spec(
         backend_options=make_config(BackendOptions, routed["backend"], "backend"),
         budget=budget_cfg, budget_overridden=bool(routed["budget"]),
         prompt=make_config(PromptConfig, routed["prompt"], "prompt"), limits=limits, sampling=sampling,
-        seed=seed,
+        seed=seed, forgetting=make_config(ForgettingConfig, routed["forgetting"], "forgetting"),
     )

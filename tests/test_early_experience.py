@@ -89,7 +89,7 @@ def test_iwm_matches_il_steps_and_sr_matches_il_epochs(tmp_path, tiny_model):
     result = CliRunner().invoke(app, [
         "run", "--method", "il,iwm,sr", "--env", "frozenlake", "--model", "tiny", "--out", str(out), "--quiet",
         "--set", "budget.train_tasks=4", "--set", "budget.eval_tasks=4", "--set", "budget.rollout_batch=4",
-        "--set", "k=2",
+        "--set", "k=2", "--set", "budget.forgetting=false",
     ])
     assert result.exit_code == 0, result.output
     runs = {read_result(p).method.name: read_result(p) for p in out.glob("*/result.json")}

@@ -17,8 +17,9 @@ from agentbench.cli import app
 from agentbench.results import read_result
 
 runner = CliRunner()
+# The forgetting check has tests of its own (test_forgetting_runs.py).
 FAST = ["--model", "tiny", "--quiet", "--set", "budget.train_tasks=4", "--set", "budget.eval_tasks=8",
-        "--set", "budget.rollout_batch=4"]
+        "--set", "budget.rollout_batch=4", "--set", "budget.forgetting=false"]
 
 
 def _run(out: Path, *extra: str) -> Path:
@@ -103,7 +104,8 @@ def test_imitation_learning_learns(tmp_path, tiny_model):
     before = runner.invoke(app, ["eval", "--env", "frozenlake", "--out", str(tmp_path / "before"), *common])
     assert before.exit_code == 0, before.output
     after = runner.invoke(app, ["run", "--method", "il", "--env", "frozenlake", "--out", str(tmp_path / "after"),
-                                *common, "--set", "budget.epochs=3", "--set", "budget.batch_size=8"])
+                                *common, "--set", "budget.epochs=3", "--set", "budget.batch_size=8",
+                                "--set", "budget.forgetting=false"])
     assert after.exit_code == 0, after.output
     untrained = read_result(next((tmp_path / "before").glob("*/result.json"))).envs[0]
     trained = read_result(next((tmp_path / "after").glob("*/result.json"))).envs[0]

@@ -35,6 +35,8 @@ class ProtocolOutput:
     scaling: list[ScalingPoint] = field(default_factory=list)
     max_new_tokens: int | None = None
     """Tokens per move used at evaluation when the method asked for more than the budget's."""
+    base_model: ModelRef | None = None
+    """The initial model ``model`` was trained from, when it is not the run's (scaling over models)."""
 
 
 @runtime_checkable

@@ -78,7 +78,8 @@ class Scaling:
             points.append(ScalingPoint(axis=axis, value=value, method=method_cls.name, env=result.name,
                                        split=result.split, success_rate=result.success_rate,
                                        train=trained.compute))
-            last = (trained, result, prompt)
-        trained, result, prompt = last
+            last = (trained, result, prompt, model)
+        trained, result, prompt, model = last
+        # The forgetting check (session.check_forgetting) runs on this last point only.
         return ProtocolOutput(train=trained.compute, envs=[result], model=trained.model, prompt=prompt,
-                              scaling=points, max_new_tokens=trained.max_new_tokens)
+                              scaling=points, max_new_tokens=trained.max_new_tokens, base_model=model)
