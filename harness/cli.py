@@ -274,11 +274,14 @@ VERDICT_STYLES = {"pass": "bold green", "regression": "bold red", "inconclusive"
 
 def print_comparison_table(c) -> None:
     level = f"{100 * (1 - c.alpha):g}%"
-    table = Table(title=f"{c.new.method} ({c.new.run_id}) vs {c.base.method} ({c.base.run_id}): "
-                        f"margin {c.margin:g} points, alpha {c.alpha:g}, Holm over {len(c.metrics)} metric(s)")
-    for col in ("metric", "pairs", "BASE", "NEW", "delta", f"{level} CI", "LB (Holm)", "p", "p (Holm)",
-                "p NI (Holm)", "verdict"):
-        table.add_column(col, justify="left" if col in ("metric", "verdict") else "right")
+    console.print(f"BASE {c.base.run_id} ({c.base.method})\nNEW  {c.new.run_id} ({c.new.method})",
+                  highlight=False, soft_wrap=True)
+    table = Table(title=f"NEW vs BASE: margin {c.margin:g} points, alpha {c.alpha:g}, Holm over "
+                        f"{len(c.metrics)} metric(s)")
+    for col in ("metric", "pairs", "BASE", "NEW", "delta", f"{level} CI", "LB Holm", "p", "p Holm",
+                "p NI Holm", "verdict"):
+        table.add_column(col, justify="left" if col in ("metric", "verdict") else "right",
+                         no_wrap=col in ("metric", "verdict", f"{level} CI"))
     for m in c.metrics:
         table.add_row(
             m.metric, f"{m.n_pairs}" + (f" ({m.n_tasks}x{m.seeds_per_task})" if m.seeds_per_task > 1 else ""),
@@ -287,7 +290,7 @@ def print_comparison_table(c) -> None:
             f"{m.p_noninferiority_adjusted:.3g}", f"[{VERDICT_STYLES[m.verdict.value]}]{m.verdict.value}[/]")
     console.print(table)
     tests = sorted({m.test for m in c.metrics})
-    console.print(f"tests: {'; '.join(tests)}. delta, CI and LB in points (NEW - BASE); LB (Holm): one-sided "
+    console.print(f"tests: {'; '.join(tests)}. delta, CI and LB in points (NEW - BASE); LB Holm: one-sided "
                   f"lower bound at the metric's Holm level; NI: non-inferiority (H0: delta <= -{c.margin:g}).",
                   highlight=False, soft_wrap=True)
     for m in c.metrics:

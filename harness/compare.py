@@ -20,12 +20,15 @@ The rule (``RULE``)
     inconclusive, else pass (exit codes 1, 2, 0).
 
 How many tasks would decide (inconclusive metrics)
-    The normal approximation to a one-sided test on the per-task difference, at the strictest
-    Holm level alpha / m (two-sided for the regression test), with 80% power, assuming the
-    observed delta and per-task spread (for one seed per task: the observed discordance rate
-    psi, sd^2 = psi - delta^2) are the truth: n = ((z_{1-a} + z_{0.8}) sd / |delta - null|)^2,
-    with null = -m when delta > -m (to show non-inferiority), else 0 (to show the regression);
-    never fewer than one more task than observed.
+    80% power at the strictest Holm level alpha / m, assuming the observed delta (and spread)
+    are the truth, for the test that would decide it: non-inferiority when delta > -m, else the
+    difference test (the regression). One seed per task: the smallest n at which the exact
+    McNemar procedure has that power with D = round(psi n) discordant pairs at the observed
+    discordance rate psi (``stats.mcnemar_power``). Several seeds: the normal approximation
+    n = ((z_{1-a} + z_{0.8}) sd / |delta - null|)^2 with sd the spread of per-task mean
+    differences (null -m or 0; a/2 for the two-sided difference test), and at least the tasks
+    the sign-flip test needs to reach the level at all. Never fewer than one task more than
+    observed.
 
 Intervals and identical runs
     The McNemar interval is conditional on the number of discordant pairs and the bootstrap
@@ -36,6 +39,7 @@ Intervals and identical runs
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from enum import Enum
@@ -54,7 +58,14 @@ from agentbench.results import (
     comparability_key,
     read_result,
 )
-from agentbench.stats import McNemar, PairedBootstrap, holm, holm_levels, paired_sample_size
+from agentbench.stats import (
+    McNemar,
+    PairedBootstrap,
+    holm,
+    holm_levels,
+    mcnemar_sample_size,
+    paired_sample_size,
+)
 from agentbench.trajectory import EpisodeRecord, Termination
 
 POWER = 0.8
@@ -340,16 +351,22 @@ def _points(x: float) -> float:
 
 def sample_size(est: McNemar | PairedBootstrap, margin: float, alpha: float, m: int, seeds: int,
                 n_tasks: int) -> SampleSize:
+    """Tasks that would decide an inconclusive metric (see the module docstring)."""
     target = "non-inferiority" if est.delta > -margin else "regression"
-    null, level = (-margin, alpha / m) if target == "non-inferiority" else (0.0, alpha / (2 * m))
-    tasks = paired_sample_size(est.sd, est.delta, null, level, POWER)
-    if tasks is not None:
-        tasks = max(tasks, n_tasks + 1)
-    spread = ("the observed discordance rate" if isinstance(est, McNemar)
-              else "the observed spread of per-task mean differences")
-    assumption = (f"{POWER:.0%} power for the {target} test at the strictest Holm level "
-                  f"(alpha/{m}{', two-sided' if target == 'regression' else ''}), normal approximation, "
-                  f"assuming the observed delta and {spread} hold")
+    level = alpha / m
+    if isinstance(est, McNemar):
+        psi = est.discordant / est.n
+        tasks = mcnemar_sample_size(psi, est.delta, level, POWER, margin if target == "non-inferiority" else None,
+                                    start=n_tasks + 1)
+        how = "exact McNemar power at the observed discordance rate and delta"
+    else:
+        null, one_sided = (-margin, level) if target == "non-inferiority" else (0.0, level / 2)
+        tasks = paired_sample_size(est.sd, est.delta, null, one_sided, POWER)
+        if tasks is not None:
+            # the sign-flip test cannot reach a level below 2 / 2^T with T tasks
+            tasks = max(tasks, n_tasks + 1, math.floor(math.log2(2 / level)) + 1)
+        how = "normal approximation at the observed delta and spread of per-task mean differences"
+    assumption = f"{POWER:.0%} power for the {target} test at the strictest Holm level alpha/{m}; {how}"
     return SampleSize(target=target, tasks=tasks, episodes=tasks * seeds if tasks is not None else None,
                       assumption=assumption)
 

@@ -224,3 +224,42 @@ def paired_sample_size(sd: float, delta: float, null: float, alpha: float, power
         return None
     z = sps.norm.ppf(1 - alpha) + sps.norm.ppf(power)
     return max(1, math.ceil((z * sd / gap) ** 2))
+
+
+def mcnemar_power(n: int, psi: float, delta: float, alpha: float, margin: float | None = None) -> float:
+    """Exact power of the McNemar procedures with ``n`` pairs, discordance rate ``psi`` and true
+    difference ``delta``: of the two-sided test of delta = 0 (``margin`` None), else of the
+    non-inferiority test of delta <= -margin. D = round(psi n) discordant pairs, of which NEW
+    wins each with probability (1 + delta / psi) / 2."""
+    d = round(psi * n)
+    if d == 0 or psi <= 0:
+        return 0.0
+    c = np.arange(d + 1)
+    if margin is None:
+        p = np.minimum(1.0, 2 * np.minimum(sps.binom.cdf(c, d, 0.5), sps.binom.sf(c - 1, d, 0.5)))
+    else:
+        pi0 = 0.5 * (1 - margin / psi)
+        if pi0 <= 0:
+            return 1.0
+        p = sps.binom.sf(c - 1, d, pi0)
+    pi = min(1.0, max(0.0, 0.5 * (1 + delta / psi)))
+    return float(sps.binom.pmf(c, d, pi)[p < alpha].sum())
+
+
+def mcnemar_sample_size(psi: float, delta: float, alpha: float, power: float, margin: float | None = None,
+                        start: int = 1, cap: int = 10_000_000) -> int | None:
+    """Smallest n >= start (found by doubling, then bisection) at which ``mcnemar_power`` reaches
+    ``power``; None when no n up to ``cap`` does (e.g. no true difference to find)."""
+    def enough(n: int) -> bool:
+        return mcnemar_power(n, psi, delta, alpha, margin) >= power
+
+    hi = max(1, start)
+    while not enough(hi):
+        if hi >= cap:
+            return None
+        hi = min(cap, hi * 2)
+    lo = max(1, start) - 1  # invariant: not enough(lo) (or lo below start), enough(hi)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if enough(mid) else (mid, hi)
+    return hi

@@ -7,7 +7,16 @@ import math
 import pytest
 
 from agentbench.compare import Verdict, decide, overall
-from agentbench.stats import McNemar, PairedBootstrap, holm, holm_levels, mcnemar_exact, paired_sample_size
+from agentbench.stats import (
+    McNemar,
+    PairedBootstrap,
+    holm,
+    holm_levels,
+    mcnemar_exact,
+    mcnemar_power,
+    mcnemar_sample_size,
+    paired_sample_size,
+)
 
 
 @pytest.mark.parametrize(("b", "c", "expected"), [
@@ -128,3 +137,16 @@ def test_sample_size_by_the_normal_approximation():
     assert paired_sample_size(sd=0.5, delta=-0.02, null=-0.02, alpha=0.05, power=0.8) is None
     # a larger gap needs fewer tasks, a stricter level more
     assert paired_sample_size(0.5, 0.1, -0.02, 0.05, 0.8) < 3865 < paired_sample_size(0.5, 0.0, -0.02, 0.01, 0.8)
+
+
+def test_exact_mcnemar_power_and_sample_size():
+    # every pair discordant and lost: 6 pairs give p = 2/64 < 0.05, 5 give 2/32 > 0.05
+    assert mcnemar_power(6, psi=1.0, delta=-1.0, alpha=0.05) == 1.0
+    assert mcnemar_power(5, psi=1.0, delta=-1.0, alpha=0.05) == 0.0
+    assert mcnemar_sample_size(1.0, -1.0, 0.05, 0.8, start=4) == 6
+    # non-inferiority at psi = 0.1, delta = 0, margin 0.02: pi0 = 0.4 against pi = 0.5; the normal
+    # approximation D = ((1.645 sqrt(.24) + 0.842 sqrt(.25)) / 0.1)^2 = 150 gives n = D / psi = 1500
+    n = mcnemar_sample_size(0.1, 0.0, 0.05, 0.8, margin=0.02)
+    assert 1400 < n < 1650
+    assert mcnemar_power(n, 0.1, 0.0, 0.05, margin=0.02) >= 0.8 > mcnemar_power(n - 10, 0.1, 0.0, 0.05, margin=0.02)
+    assert mcnemar_sample_size(0.1, -0.02, 0.05, 0.8, margin=0.02, cap=1000) is None  # on the margin: never
