@@ -179,6 +179,9 @@ def check_command(
     allow_inconclusive: Annotated[bool, typer.Option(
         "--allow-inconclusive", help="let inconclusive comparisons pass (for hardware that does not "
                                      "reproduce the baselines bitwise)")] = False,
+    require_identical: Annotated[bool, typer.Option(
+        "--require-identical", help="also fail when a rerun's episodes differ from the baseline's at all "
+                                    "(a bitwise reproducibility gate)")] = False,
     margin: Annotated[float, typer.Option("--margin", help="practical margin in points")] = 2.0,
     alpha: Annotated[float, typer.Option("--alpha", help="family-wise error rate per comparison")] = 0.05,
 ) -> None:
@@ -215,6 +218,8 @@ def check_command(
             ok = verdict == "pass" or (allow_inconclusive and verdict == "inconclusive")
             if not ok:
                 failed.append(f"{name} ({verdict})")
+            elif require_identical and not same:
+                failed.append(f"{name} (episodes differ)")
             summary.add_row(name, verdict, ", ".join(f"{m.delta:+.1f}" for m in comparison.metrics),
                             "yes" if same else "no", f"{seconds:.0f}")
         console.print(summary)
