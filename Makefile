@@ -1,6 +1,9 @@
 # Two commands on a fresh machine:
 #   make demo   # installs into .venv, then runs imitation learning on Frozen Lake (embedded model)
 #   make test   # installs into .venv, then runs the test suite
+# The CI regression gate (leaderboards/baselines/gate.json declares the smoke protocol):
+#   make regression        # rerun it into a temporary folder and `agentbench compare` every baseline
+#   make baselines         # regenerate the baselines deliberately (ONLY=frozenlake,maze for some)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -8,7 +11,7 @@ STAMP := $(VENV)/.installed
 export OMP_NUM_THREADS ?= 1
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: venv ifeval-data demo test lint benchmark clean
+.PHONY: venv ifeval-data demo test lint benchmark regression baselines clean
 
 venv: $(STAMP)
 
@@ -39,6 +42,16 @@ test: venv ifeval-data
 
 lint: venv
 	$(PY) -m ruff check harness methods envs tests benchmarks
+
+# JOBS=2 runs two gated envs at once (each on one thread).
+JOBS ?= 1
+GATE_ONLY := $(if $(ONLY),--only $(ONLY),)
+
+regression: venv
+	$(PY) -m agentbench.gate check --jobs $(JOBS) $(GATE_ONLY)
+
+baselines: venv
+	$(PY) -m agentbench.gate baselines --jobs $(JOBS) $(GATE_ONLY)
 
 benchmark: venv
 	$(PY) benchmarks/rollout_throughput.py

@@ -1,4 +1,5 @@
-"""The command line: ``agentbench run|list|eval|forgetting|show|publish|serve-env`` and ``agentbench-run``.
+"""The command line: ``agentbench run|list|eval|forgetting|show|compare|publish|serve-env`` and
+``agentbench-run``.
 
 Errors a user can act on print one line (``error: ...``) and exit with their code: 2 for
 unknown names and bad options, 1 for failures, 3 for results that cannot be compared.
@@ -14,6 +15,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from agentbench.errors import AgentbenchError
@@ -31,7 +33,8 @@ def handles_errors(fn):
         try:
             return fn(*args, **kwargs)
         except AgentbenchError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            # escaped: messages name fields like envs[frozenlake/test], which rich would take for markup
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err_console.print("[bold red]interrupted[/]: finished episodes are saved; rerun with --resume")
@@ -297,6 +300,64 @@ def publish_command(
     images = f" and {len(published.images)} image(s) beside it" if published.images else ""
     console.print(f"wrote {published.document}{images} from {published.n_results} result(s)",
                   highlight=False, soft_wrap=True)
+
+
+@app.command("compare")
+@handles_errors
+def compare_command(
+    base: Annotated[Path, typer.Argument(help="the reference: a result.json or a run folder")],
+    new: Annotated[Path, typer.Argument(help="the result under test: a result.json or a run folder")],
+    margin: Annotated[float, typer.Option("--margin", help="practical margin in points: smaller drops are no regression")] = 2.0,
+    alpha: Annotated[float, typer.Option("--alpha", help="family-wise error rate (Holm over all metrics)")] = 0.05,
+    seed: Annotated[int, typer.Option("--seed", help="seed of the bootstraps")] = 0,
+    json_path: Annotated[Path | None, typer.Option("--json", help="also write the comparison as JSON here")] = None,
+) -> None:
+    """Statistical regression gate between two results: exit 0 pass, 1 regression, 2 inconclusive,
+    3 not comparable."""
+    from agentbench.compare import compare, write_comparison
+
+    comparison = compare(base, new, margin=margin, alpha=alpha, seed=seed)
+    print_comparison_table(comparison)
+    if json_path is not None:
+        write_comparison(comparison, json_path)
+        console.print(f"comparison: {json_path}")
+    raise typer.Exit(comparison.exit_code)
+
+
+VERDICT_STYLES = {"pass": "bold green", "regression": "bold red", "inconclusive": "bold yellow"}
+
+
+def print_comparison_table(c) -> None:
+    level = f"{100 * (1 - c.alpha):g}%"
+    console.print(f"BASE {c.base.run_id} ({c.base.method})\nNEW  {c.new.run_id} ({c.new.method})",
+                  highlight=False, soft_wrap=True)
+    table = Table(title=f"NEW vs BASE: margin {c.margin:g} points, alpha {c.alpha:g}, Holm over "
+                        f"{len(c.metrics)} metric(s)")
+    for col in ("metric", "pairs", "BASE", "NEW", "delta", f"{level} CI", "LB Holm", "p", "p Holm",
+                "p NI Holm", "verdict"):
+        table.add_column(col, justify="left" if col in ("metric", "verdict") else "right",
+                         no_wrap=col in ("metric", "verdict", f"{level} CI"))
+    for m in c.metrics:
+        table.add_row(
+            m.metric, f"{m.n_pairs}" + (f" ({m.n_tasks}x{m.seeds_per_task})" if m.seeds_per_task > 1 else ""),
+            f"{m.base_rate:.1f}%", f"{m.new_rate:.1f}%", f"{m.delta:+.1f}", f"[{m.ci[0]:+.1f}, {m.ci[1]:+.1f}]",
+            f"{m.lower_bound_holm:+.1f}", f"{m.p_value:.3g}", f"{m.p_adjusted:.3g}",
+            f"{m.p_noninferiority_adjusted:.3g}", f"[{VERDICT_STYLES[m.verdict.value]}]{m.verdict.value}[/]")
+    console.print(table)
+    tests = sorted({m.test for m in c.metrics})
+    console.print(f"tests: {'; '.join(tests)}. delta, CI and LB in points (NEW - BASE); LB Holm: one-sided "
+                  f"lower bound at the metric's Holm level; NI: non-inferiority (H0: delta <= -{c.margin:g}).",
+                  highlight=False, soft_wrap=True)
+    for m in c.metrics:
+        if m.needed is not None and m.needed.tasks is not None:
+            console.print(f"{m.metric}: about {m.needed.tasks} tasks ({m.needed.episodes} episodes) would decide "
+                          f"({m.needed.target}; {m.needed.assumption})", highlight=False, soft_wrap=True)
+        elif m.needed is not None:
+            console.print(f"{m.metric}: the observed delta sits on the margin; no sample size decides it",
+                          highlight=False, soft_wrap=True)
+    for note in c.notes:
+        console.print(f"note: {escape(note)}", highlight=False, soft_wrap=True)
+    console.print(f"verdict: [{VERDICT_STYLES[c.verdict.value]}]{c.verdict.value.upper()}[/] (exit {c.exit_code})")
 
 
 @app.command("serve-env")

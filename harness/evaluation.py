@@ -25,9 +25,10 @@ class EpisodeLog:
     def __init__(self, path: Path):
         self.path = path
 
-    def load(self) -> list[EpisodeRecord]:
+    def load(self, repair: bool = True) -> list[EpisodeRecord]:
         """Finished episodes. A torn last line (a crash mid-write, no newline) is cut off the
-        file; any other unreadable line means the file is corrupt."""
+        file (left in place, and ignored, with ``repair=False``: readers that must not write);
+        any other unreadable line means the file is corrupt."""
         if not self.path.exists():
             return []
         text = self.path.read_text()
@@ -42,7 +43,7 @@ class EpisodeLog:
                 raise CorruptFileError(
                     f"{self.path} is corrupt at line {number}: {exc.errors()[0]['msg']}"
                 ) from exc
-        if torn:
+        if torn and repair:
             with open(self.path, "r+") as fh:
                 fh.truncate(len(text.encode()) - len(torn.encode()))
         return records
