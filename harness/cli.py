@@ -387,6 +387,65 @@ def serve_env_command(
     serve(service, host, port, log_level=log_level, on_ready=ready)
 
 
+@app.command("check-env")
+@handles_errors
+def check_env_command(
+    env: Annotated[str, typer.Argument(help="environment name (agentbench list envs)")],
+    sample: Annotated[int, typer.Option("--sample", help="tasks per split the expert plays")] = 50,
+    split: Annotated[list[str] | None, typer.Option("--split", help="split(s) to sample (default: all)")] = None,
+    seed: SeedOpt = 0,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="key=value for any env option")] = None,
+) -> None:
+    """Check ENV against the environment contract: determinism, the expert's success per split,
+    snapshot/replay round trips, garbage actions survived. Exit 1 when the contract fails."""
+    from agentbench import conformance, registry
+    from agentbench.env import SPLITS
+    from agentbench.errors import EnvUnavailableError, UnknownNameError
+    from agentbench.spec import parse_sets
+
+    splits = split or list(SPLITS)
+    for s in splits:
+        if s not in SPLITS:
+            raise UnknownNameError("split", s, SPLITS)
+    resolved = registry.envs.resolve(env)
+    cls = resolved.obj
+    params = parse_sets(set_ or [], {"env": cls.Config})["env"]
+    if resolved.variant is not None:
+        params.setdefault("variant", resolved.variant)
+    instance = cls.from_params(params)
+    available = cls.availability_for(instance.config)
+    if not available.runnable:
+        raise EnvUnavailableError(f"env {resolved.full_name} cannot run here: {available.detail}")
+    table = Table(title=f"{resolved.full_name} v{instance.version}: the expert on {sample} sampled tasks per split")
+    for col in ("split", "solved", "rate", "mean actions", "failed tasks"):
+        table.add_column(col, justify="left" if col in ("split", "failed tasks") else "right")
+    failures: list[str] = []
+    with instance:
+        for s in splits:
+            found = conformance.expert_rate(instance, s, sample, seed)
+            table.add_row(s, f"{found.solved}/{found.sampled}", f"{100 * found.rate:.1f}%",
+                          f"{found.mean_actions:.1f}", ", ".join(found.failed[:5]) + (" ..." if len(found.failed) > 5 else ""))
+            if s == "test" and found.rate < conformance.EXPERT_THRESHOLD:
+                failures.append(f"the expert solves {100 * found.rate:.1f}% of test tasks (contract: "
+                                f">= {100 * conformance.EXPERT_THRESHOLD:.0f}%)")
+        console.print(table)
+        task = instance.tasks("test")[0]
+        if not conformance.is_deterministic(instance, task):
+            failures.append("the same task, seed and actions gave different episodes")
+        failures += conformance.branching_problems(instance, instance.tasks("train")[0])
+        for garbage in conformance.GARBAGE_ACTIONS:
+            problem = conformance.garbage_problem(instance, task, garbage)
+            if problem:
+                failures.append(f"garbage action {garbage[:20]!r}: {problem}")
+    branching = "snapshot/restore" if getattr(instance, "supports_snapshot", False) else "replay"
+    for line in failures:
+        err_console.print(f"[bold red]fails:[/] {line}", highlight=False)
+    if failures:
+        raise typer.Exit(1)
+    console.print(f"contract kept: deterministic, branching by {branching}, "
+                  f"{len(conformance.GARBAGE_ACTIONS)} garbage actions survived")
+
+
 KINDS = ("envs", "methods", "protocols", "models", "backends")
 
 

@@ -81,3 +81,19 @@ def test_missing_result_is_reported(tmp_path):
     result = _run("show", str(tmp_path / "nope.json"))
     assert result.exit_code == 2
     assert "cannot read" in result.output
+
+
+def test_check_env_reports_the_contract():
+    result = runner.invoke(app, ["check-env", "frozenlake", "--sample", "5", "--split", "test"])
+    assert result.exit_code == 0, result.output
+    assert "5/5" in result.output and "contract kept" in result.output
+
+
+def test_check_env_fails_an_env_that_breaks_the_contract(monkeypatch):
+    from agentbench.env import ExpertStep
+    from agentbench.envs.frozenlake import FrozenLake
+
+    monkeypatch.setattr(FrozenLake, "expert_step", lambda self: ExpertStep("up"))  # walks into the edge
+    result = runner.invoke(app, ["check-env", "frozenlake", "--sample", "5", "--split", "test"])
+    assert result.exit_code == 1
+    assert "fails:" in result.output and "0/5" in result.output
