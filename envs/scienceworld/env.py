@@ -195,6 +195,10 @@ class ScienceWorld(BaseEnv):
         self._description = self._sim.task_description().strip()
         # ScienceWorld starts an episode with "look around" (as its gold paths assume).
         reply, _, _, look = self._sim.step("look around")
+        # Goals the start already meets (e.g. being in the right room) score now, not on the
+        # first action; they count towards progress, as in ScienceWorld's own score.
+        self._score = self._sim.settle_score()
+        self._progress = min(1.0, max(0.0, self._score))
         return self._shown(f"{reply.strip()}\n{self._sim.inventory().strip()}", look)
 
     def step(self, action: str) -> Step:

@@ -25,11 +25,15 @@ lists every valid action each step, which costs 10-20x the step itself.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import subprocess
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
+
+from py4j.protocol import Py4JError, Py4JJavaError, Py4JNetworkError
 
 _T = TypeVar("_T")
 
@@ -41,6 +45,10 @@ _JVM: _Jvm | None = None
 
 class JavaUnavailable(RuntimeError):
     """No ``java`` on the PATH, or the gateway did not start."""
+
+
+class JvmDied(RuntimeError):
+    """The JVM ended under a live world (the next load starts a new JVM)."""
 
 
 class _Jvm:
@@ -55,10 +63,14 @@ class _Jvm:
             raise JavaUnavailable("ScienceWorld needs Java (e.g. apt-get install default-jre-headless)")
         # The JVM's own stdout and stderr go to os.devnull (py4j's default): ours stays clean.
         # die_on_exit: the JVM ends with this process, however it ends.
-        port, process = launch_gateway(classpath=JAR_PATH, javaopts=list(JAVA_OPTIONS), java_path=java,
-                                       die_on_exit=True, cwd=BASEPATH, return_proc=True)
+        try:
+            port, process = launch_gateway(classpath=JAR_PATH, javaopts=list(JAVA_OPTIONS), java_path=java,
+                                           die_on_exit=True, cwd=BASEPATH, return_proc=True)
+        except Exception as exc:  # py4j raises plain exceptions when the JVM does not come up
+            raise JavaUnavailable(f"ScienceWorld's JVM did not start with {java}: {exc}") from exc
         self.process = process
         self.owner_pid = os.getpid()
+        self.lost = False  # set when a call finds the JVM gone
         self.gateway = JavaGateway(gateway_parameters=GatewayParameters(port=port),
                                    java_process=process)
         jvm = self.gateway.jvm
@@ -73,7 +85,14 @@ class _Jvm:
 
     @property
     def alive(self) -> bool:
-        return self.process.poll() is None and self.owner_pid == os.getpid()
+        return not self.lost and self.process.poll() is None and self.owner_pid == os.getpid()
+
+    def still_running(self) -> bool:
+        try:
+            self.process.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            return True
+        return False
 
     def switch_to(self, random: Any, next_id: int) -> None:
         self._random_source.set(self._random, random)
@@ -86,13 +105,13 @@ class _Jvm:
     def next_id(self) -> int:
         return int(self._ids.count())
 
-    def close(self) -> None:
-        try:
-            self.gateway.shutdown()
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-                self.process.wait(timeout=10)
+    def discard(self) -> None:
+        """Let go of a JVM that was lost: close the connections, end the process if it lingers."""
+        with contextlib.suppress(Exception):  # it is gone already: nothing to report
+            self.gateway.close()
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
 
 
 def shared_jvm() -> _Jvm:
@@ -100,6 +119,8 @@ def shared_jvm() -> _Jvm:
     global _JVM
     with _LOCK:
         if _JVM is None or not _JVM.alive:
+            if _JVM is not None and _JVM.owner_pid == os.getpid():
+                _JVM.discard()  # (a forked child leaves its parent's JVM alone)
             _JVM = _Jvm()
         return _JVM
 
@@ -134,20 +155,30 @@ class Simulator:
         self._random: Any = None
         self._next_id = 0
 
-    def _run(self, work: Callable[[Any], _T], scratch: bool = False) -> _T:
+    def _run(self, work: Callable[[Any], _T], scratch: bool = False, fresh_world: bool = False) -> _T:
         """``work(server)`` with this simulator's JVM-wide state switched in. ``scratch``: a
         fixed generator and a counter put back afterwards, for queries that must neither depend
-        on nor change the world's future (listing valid actions draws random numbers)."""
+        on nor change the world's future (listing valid actions draws random numbers).
+        ``fresh_world``: the work makes a new world, so a dead JVM may be replaced first."""
         with _LOCK:
             if self._jvm is None or not self._jvm.alive:
+                if self._jvm is not None and not fresh_world:
+                    raise JvmDied("ScienceWorld's JVM has died: this episode's world is lost")
                 self._attach(shared_jvm())
             jvm = self._jvm
-            jvm.switch_to(jvm.scratch_random() if scratch else self._random, self._next_id)
             try:
-                return work(self._server)
-            finally:
+                jvm.switch_to(jvm.scratch_random() if scratch else self._random, self._next_id)
+                out = work(self._server)
                 if not scratch:
                     self._next_id = jvm.next_id()
+                return out
+            except Py4JJavaError:
+                raise  # the JVM is fine: a call failed there
+            except Py4JError as exc:  # the connection broke (py4j reports it in several ways)
+                if isinstance(exc, Py4JNetworkError) or not jvm.still_running():
+                    jvm.lost = True
+                    raise JvmDied("ScienceWorld's JVM has died: this episode's world is lost") from exc
+                raise
 
     def _attach(self, jvm: _Jvm) -> None:
         # Making an interface draws random numbers: from a scratch generator, not another world's.
@@ -159,7 +190,7 @@ class Simulator:
     def load(self, task: str, variation: int, simplifications: str = "", gold_path: bool = False) -> None:
         """A fresh world of ``task``'s ``variation`` (a gold path is made only on request: it
         costs up to seconds)."""
-        self._run(lambda s: s.load(task, variation, simplifications, gold_path))
+        self._run(lambda s: s.load(task, variation, simplifications, gold_path), fresh_world=True)
 
     def step(self, action: str) -> tuple[str, float, bool, str]:
         """The game's reply, the score afterwards (1.0 = solved, negative = failed), whether the
@@ -169,6 +200,11 @@ class Simulator:
 
     def inventory(self) -> str:
         return self._run(lambda s: str(s.freeActionInventory()))
+
+    def settle_score(self) -> float:
+        """The score of the world as it is. ScienceWorld updates its score only on the next
+        input, so an empty one (it parses to no action: no time passes) makes it current."""
+        return self._run(lambda s: (s.step(""), float(s.getScore()))[1], scratch=True)
 
     def task_description(self) -> str:
         return self._run(lambda s: str(s.getTaskDescription()))
@@ -182,9 +218,6 @@ class Simulator:
         """The gold path of the world as loaded (load with ``gold_path=True`` first)."""
         return self._run(lambda s: [str(a) for a in s.getGoldActionSequence()])
 
-    def task_names(self) -> list[str]:
-        return self._run(lambda s: [str(n) for n in s.getTaskNames()])
-
     def variations(self, task: str) -> dict[str, list[int]]:
         """ScienceWorld's official train, dev and test variations of ``task``."""
         def work(s: Any) -> dict[str, list[int]]:
@@ -193,7 +226,7 @@ class Simulator:
                     "dev": [int(v) for v in s.getVariationsDev()],
                     "test": [int(v) for v in s.getVariationsTest()]}
 
-        return self._run(work)
+        return self._run(work, fresh_world=True)
 
     def close(self) -> None:
         """Free this world in the JVM (the JVM itself stays for the other simulators)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -17,7 +18,7 @@ pytest.importorskip("scienceworld")
 from agentbench.env import NoExpert, Task, replay
 from agentbench.envs.scienceworld import ScienceWorld
 from agentbench.envs.scienceworld.env import IN_DOMAIN_TYPES, OOD_TYPES, _official_variations
-from agentbench.envs.scienceworld.simulator import java_processes
+from agentbench.envs.scienceworld.simulator import JvmDied, java_processes
 from agentbench.errors import ConfigError
 
 if not ScienceWorld.availability().runnable:
@@ -78,6 +79,15 @@ def test_observations_scores_and_success(env):
     assert total == pytest.approx(1.0)  # rewards are score changes, in units of 100 points
     over = env.step("look around")
     assert over.done and not over.info.valid
+
+
+def test_points_the_start_scores_are_no_reward_for_the_first_action(env):
+    # ScienceWorld credits goals the start meets (here: being in the kitchen, where the answer
+    # box is) on the next input, whatever it is.
+    env.reset(Task("t-kitchen", "test", {"task": "find-non-living-thing", "variation": 245}))
+    step = env.step("open door to")
+    assert not step.info.valid and step.reward == 0.0
+    assert step.info.progress == pytest.approx(1 / 12) and step.info.extra == {"score": 8}
 
 
 def test_wrong_focus_fails_the_task(env):
@@ -238,3 +248,16 @@ def test_unavailable_without_java(monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda name: None)
     available = ScienceWorld.availability()
     assert not available.runnable and "Java" in available.detail
+
+
+def test_a_dead_jvm_loses_the_episode_not_the_run():
+    env = ScienceWorld()
+    env.reset(LIFESPAN)
+    (pid,) = java_processes()
+    os.kill(pid, signal.SIGKILL)
+    with pytest.raises(JvmDied, match="world is lost"):
+        env.step("look around")  # the rollout counts this episode as an env error
+    env.reset(LIFESPAN)  # a new JVM for the next episode
+    assert env.step(env.expert_step().action).info.valid
+    assert len(java_processes()) == 1 and java_processes() != [pid]
+    env.close()
