@@ -311,12 +311,13 @@ def compare_command(
     alpha: Annotated[float, typer.Option("--alpha", help="family-wise error rate (Holm over all metrics)")] = 0.05,
     seed: Annotated[int, typer.Option("--seed", help="seed of the bootstraps")] = 0,
     json_path: Annotated[Path | None, typer.Option("--json", help="also write the comparison as JSON here")] = None,
+    progress: Annotated[bool, typer.Option("--progress", help="also gate every env's progress rate")] = False,
 ) -> None:
     """Statistical regression gate between two results: exit 0 pass, 1 regression, 2 inconclusive,
     3 not comparable."""
     from agentbench.compare import compare, write_comparison
 
-    comparison = compare(base, new, margin=margin, alpha=alpha, seed=seed)
+    comparison = compare(base, new, margin=margin, alpha=alpha, seed=seed, progress=progress)
     print_comparison_table(comparison)
     if json_path is not None:
         write_comparison(comparison, json_path)

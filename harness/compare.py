@@ -3,7 +3,8 @@
 What is compared
     Every (env, split) of the results: episodes are paired by (task, seed). With one seed per
     task, the exact McNemar test on the discordant pairs (``stats.McNemar``); with several, a
-    seeded bootstrap over tasks of the paired difference (``stats.PairedBootstrap``). Where both
+    seeded bootstrap over tasks of the paired difference (``stats.PairedBootstrap``). With
+    ``progress`` each env's progress rate is one more metric, always by the bootstrap. Where both
     run folders hold the forgetting check's side file, IF-Eval prompts are paired by key and
     NEW's ``after.prompt_level_strict`` is compared with BASE's by exact McNemar: one more metric.
 
@@ -107,7 +108,8 @@ class SampleSize(_Doc):
 
 class MetricComparison(_Doc):
     metric: str
-    """``env/split``, or ``forgetting/ifeval`` for the forgetting check."""
+    """``env/split`` (success), ``env/split/progress`` (progress rate, with ``--progress``), or
+    ``forgetting/ifeval`` for the forgetting check."""
     test: str
     """The paired procedure used (exact McNemar, or the bootstrap with its resamples and seed)."""
     n_pairs: int
@@ -117,13 +119,13 @@ class MetricComparison(_Doc):
     seeds_per_task: int
     """Most paired seeds of any task (1: McNemar)."""
     base_rate: float
-    """BASE's success rate on the paired episodes, in percent."""
+    """BASE's mean on the paired episodes (success or progress rate), in percent."""
     new_rate: float
-    """NEW's success rate on the paired episodes, in percent."""
+    """NEW's mean on the paired episodes, in percent."""
     base_only: int
-    """Pairs BASE solved and NEW did not."""
+    """Pairs where BASE scored higher (solved and NEW did not, for success)."""
     new_only: int
-    """Pairs NEW solved and BASE did not."""
+    """Pairs where NEW scored higher."""
     delta: float
     """NEW - BASE, in points."""
     ci: tuple[float, float]
@@ -294,17 +296,19 @@ def check_comparable(base: RunResult, new: RunResult) -> None:
 
 @dataclass
 class Pairs:
-    """Paired binary outcomes of one metric: (cluster, base, new) triples."""
+    """Paired outcomes of one metric: (cluster, base, new) triples; binary (success) or in [0, 1]
+    (progress, which the bootstrap compares even with one seed per task)."""
 
-    triples: list[tuple[str, bool, bool]]
+    triples: list[tuple[str, float, float]]
     unpaired: int = 0
     env_errors: int = 0
+    binary: bool = True
 
     def estimator(self, seed: int) -> McNemar | PairedBootstrap:
         per_task: dict[str, list[float]] = defaultdict(list)
         for task, b, n in self.triples:
             per_task[task].append(float(n) - float(b))
-        if all(len(v) == 1 for v in per_task.values()):
+        if self.binary and all(len(v) == 1 for v in per_task.values()):
             base_only = sum(b and not n for _, b, n in self.triples)
             new_only = sum(n and not b for _, b, n in self.triples)
             return McNemar(base_only, new_only, len(self.triples))
@@ -332,6 +336,16 @@ def pair_episodes(base: list[EpisodeRecord], new: list[EpisodeRecord]) -> Pairs:
     kept = [k for k in common if k not in set(errors)]
     return Pairs([(k[0], a[k].success, b[k].success) for k in kept],
                  unpaired=len(set(a) ^ set(b)), env_errors=len(errors))
+
+
+def progress_pairs(success: Pairs, base: list[EpisodeRecord], new: list[EpisodeRecord]) -> Pairs:
+    """The same episode pairs as ``success``'s, compared on their final progress rate."""
+    a = {(r.task_id, r.seed): r for r in base}
+    b = {(r.task_id, r.seed): r for r in new}
+    kept = sorted(set(a) & set(b))
+    kept = [k for k in kept if Termination.env_error not in (a[k].termination, b[k].termination)]
+    return Pairs([(k[0], a[k].progress, b[k].progress) for k in kept], unpaired=success.unpaired,
+                 env_errors=success.env_errors, binary=False)
 
 
 def pair_forgetting(base: list[ForgettingPromptRecord], new: list[ForgettingPromptRecord]) -> Pairs:
@@ -416,8 +430,8 @@ def compare_pairs(named: list[tuple[str, Pairs]], *, margin: float, alpha: float
             metric=name, test=test, n_pairs=n, n_tasks=pairs.n_tasks, seeds_per_task=pairs.seeds_per_task,
             base_rate=_points(sum(b for _, b, _ in pairs.triples) / n) if n else 0.0,
             new_rate=_points(sum(x for _, _, x in pairs.triples) / n) if n else 0.0,
-            base_only=sum(b and not x for _, b, x in pairs.triples),
-            new_only=sum(x and not b for _, b, x in pairs.triples),
+            base_only=sum(b > x for _, b, x in pairs.triples),
+            new_only=sum(x > b for _, b, x in pairs.triples),
             delta=_points(est.delta), ci=ci, lower_bound_holm=lower, holm_level=levels[i],
             p_value=p_diff[i], p_adjusted=adj_diff[i], p_noninferiority=p_ni[i],
             p_noninferiority_adjusted=adj_ni[i], verdict=verdict, needed=needed,
@@ -427,7 +441,9 @@ def compare_pairs(named: list[tuple[str, Pairs]], *, margin: float, alpha: float
 
 
 def compare(base_path: Path, new_path: Path, *, margin: float = 2.0, alpha: float = 0.05,
-            seed: int = 0) -> Comparison:
+            seed: int = 0, progress: bool = False) -> Comparison:
+    """``progress``: also gate each env's progress rate (paired per episode, bootstrap over tasks),
+    which still moves where success rates sit at 0 (small models on hard envs)."""
     if not 0 < alpha < 1:
         raise UsageError(f"--alpha must be in (0, 1), got {alpha}")
     if not 0 <= margin < 100:
@@ -448,6 +464,8 @@ def compare(base_path: Path, new_path: Path, *, margin: float = 2.0, alpha: floa
         if pairs.env_errors:
             notes.append(f"{name}: {pairs.env_errors} pair(s) with an env error, left out")
         named.append((name, pairs))
+        if progress:
+            named.append((f"{name}/progress", progress_pairs(pairs, a, b)))
     for side in (base, new):
         if side.result.status != "complete":
             notes.append(f"{side.path} has status {side.result.status}: only its finished episodes are compared")

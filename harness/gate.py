@@ -53,11 +53,14 @@ class GateSpec(BaseModel):
 
     about: str = Field("", description="what the protocol is and why it is sized as it is")
     common: list[str] = Field(default_factory=list, description="options appended to every run's command")
-    runs: dict[str, list[str]] = Field(description="gated name -> agentbench arguments (run ... or eval ...)")
+    runs: dict[str, list[str]] = Field(description="gated name -> agentbench arguments (run ... or eval ...); "
+                                                   "its options come after ``common``'s, so they override them")
+    progress: bool = Field(False, description="gate progress rates too (compare --progress)")
 
     def argv(self, name: str) -> list[str]:
         """The declared command of ``name`` (without --out and --run-id, which the gate adds)."""
-        return [*self.runs[name], *self.common]
+        command, *options = self.runs[name]
+        return [command, *self.common, *options]
 
 
 def load_spec(folder: Path) -> GateSpec:
@@ -206,7 +209,7 @@ def check_command(
             run_dir, seconds = reruns[name]
             same = (bases[name].parent / "episodes.jsonl").read_bytes() == (run_dir / "episodes.jsonl").read_bytes()
             try:
-                comparison = compare(bases[name], run_dir, margin=margin, alpha=alpha)
+                comparison = compare(bases[name], run_dir, margin=margin, alpha=alpha, progress=spec.progress)
             except NotComparableError as exc:
                 console.print(f"{name}: {escape(str(exc))}", highlight=False, soft_wrap=True)
                 failed.append(f"{name} (not comparable)")

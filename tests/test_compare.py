@@ -175,6 +175,29 @@ def test_forgetting_is_one_more_metric_in_the_correction(runs, tmp_path):
     assert "only BASE has forgetting.jsonl" in done.output
 
 
+def test_progress_is_gated_on_request(runs, tmp_path):
+    import hashlib
+    import json
+
+    base, new = runs["trained"], _copy(runs["again"], tmp_path / "new")
+    episodes = [json.loads(line) for line in (new / "episodes.jsonl").read_text().splitlines()]
+    for e in episodes:
+        e["progress"] = 0.5  # same successes, half the progress
+    (new / "episodes.jsonl").write_text("".join(json.dumps(e) + "\n" for e in episodes))
+    result = json.loads((new / "result.json").read_text())
+    result["artifacts"]["episodes_jsonl_sha256"] = hashlib.sha256((new / "episodes.jsonl").read_bytes()).hexdigest()
+    (new / "result.json").write_text(json.dumps(result))
+    assert _compare(base, new).exit_code == 0  # success alone: unchanged
+    out = tmp_path / "c.json"
+    done = _compare(base, new, "--progress", "--json", str(out))
+    assert done.exit_code == 1, done.output
+    success, progress = Comparison.model_validate_json(out.read_text()).metrics
+    assert success.verdict.value == "pass"
+    assert (progress.metric, progress.delta, progress.base_only) == ("counter/test/progress", -50, 10)
+    assert progress.p_value == pytest.approx(2 / 1024)  # sign flips over 10 tasks, all one way
+    assert progress.verdict.value == "regression"
+
+
 def test_bad_input_is_one_line_with_exit_2(runs, tmp_path):
     good = runs["trained"]
     missing = _compare(tmp_path / "nowhere", good)
