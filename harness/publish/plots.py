@@ -47,8 +47,7 @@ def bar_chart(table: Table, column: Column) -> Figure:
     rows = [r for r in table.rows if column.key in r.cells]
     cells = [r.cells[column.key] for r in rows]
     values = [100 * c.rate.value for c in cells]
-    errors = [[100 * (c.rate.value - c.rate.ci95[0]) for c in cells],
-              [100 * (c.rate.ci95[1] - c.rate.value) for c in cells]]
+    errors = _error_bars([c.rate for c in cells])
     fig = MplFigure(figsize=(max(4.0, 1.1 * len(rows) + 1.5), 3.6))
     ax = fig.subplots()
     ax.bar(range(len(rows)), values, yerr=errors, capsize=4,
@@ -94,8 +93,7 @@ def scaling_charts(runs: list[LoadedResult]) -> list[Figure]:
             pts = sorted(pts, key=lambda p: p.value) if numeric else pts
             xs = [p.value if numeric else categories.index(axis_value(p.value)) for p in pts]
             ys = [100 * p.success_rate.value for p in pts]
-            err = [[100 * (p.success_rate.value - p.success_rate.ci95[0]) for p in pts],
-                   [100 * (p.success_rate.ci95[1] - p.success_rate.value) for p in pts]]
+            err = _error_bars([p.success_rate for p in pts])
             ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=label)
         if numeric and axis in LOG2_AXES and all(float(p.value) > 0 for _, pts in curves for p in pts):
             ax.set_xscale("log", base=2)
@@ -131,3 +129,10 @@ def figures(board: Board) -> Figures:
     """Every figure of the board: bars per table column, and the scaling curves."""
     return Figures({t.protocol: [bar_chart(t, c) for c in t.columns] for t in board.tables},
                    scaling_charts(board.scaling))
+
+
+def _error_bars(rates) -> list[list[float]]:
+    """Lower and upper bar lengths in points; a Wilson bound at 0 or 1 can sit a rounding error on
+    the wrong side of the rate, which matplotlib rejects as a negative length."""
+    return [[max(0.0, 100 * (r.value - r.ci95[0])) for r in rates],
+            [max(0.0, 100 * (r.ci95[1] - r.value)) for r in rates]]
