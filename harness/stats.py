@@ -25,7 +25,9 @@ def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, floa
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    # The interval always contains p; at 0 and n successes centre -/+ half lands a rounding error
+    # past it (1.4e-17 above 0), so the bounds are clamped to p as well as to [0, 1].
+    return (min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half)))
 
 
 def cluster_bootstrap_interval(

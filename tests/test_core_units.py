@@ -79,6 +79,14 @@ def test_wilson_interval_known_values():
     assert wilson_interval(0, 0) == (0.0, 1.0)
 
 
+def test_wilson_interval_contains_the_rate_exactly_at_the_ends():
+    for n in (1, 7, 24, 64, 1000):
+        for k in range(n + 1):
+            lo, hi = wilson_interval(k, n)
+            assert 0.0 <= lo <= k / n <= hi <= 1.0
+    assert wilson_interval(0, 24)[0] == 0.0 and wilson_interval(24, 24)[1] == 1.0
+
+
 def test_bootstrap_is_seeded_and_clusters_by_task():
     outcomes = [(f"t{i}", float((i * 7) % 3 == 0)) for i in range(30) for _ in range(3)]
     assert cluster_bootstrap_interval(outcomes, seed=1) == cluster_bootstrap_interval(outcomes, seed=1)

@@ -132,7 +132,8 @@ def figures(board: Board) -> Figures:
 
 
 def _error_bars(rates) -> list[list[float]]:
-    """Lower and upper bar lengths in points; a Wilson bound at 0 or 1 can sit a rounding error on
-    the wrong side of the rate, which matplotlib rejects as a negative length."""
+    """Lower and upper bar lengths in points, never negative: results written before
+    ``wilson_interval`` clamped its bounds hold a lower bound 1.4e-17 above a 0% rate, which
+    matplotlib rejects as a negative length."""
     return [[max(0.0, 100 * (r.value - r.ci95[0])) for r in rates],
             [max(0.0, 100 * (r.ci95[1] - r.value)) for r in rates]]
