@@ -186,6 +186,14 @@ Columns:
 Success rate by axis value, one line per run; error bars: 95% intervals.
 
 ![frozenlake/test by branching_k](board-scaling-branching-k-frozenlake-test.png)
+
+### iwm (tiny, seed 0): frozenlake/test by branching_k
+
+| branching_k | frozenlake/test | opt. steps | train tokens | env steps |
+|:---|---:|---:|---:|---:|
+| 1 | 25.0 [7.1, 59.1] | – | – | – |
+| 2 | 37.5 [13.7, 69.4] | – | – | – |
+| 4 | 62.5 [30.6, 86.3] | – | – | – |
 """
 EXPECTED_LATEX = """\
 % agentbench leaderboard; needs \\usepackage{booktabs} and \\usepackage{graphicx}.
@@ -268,6 +276,20 @@ frozenlake/ood: frozenlake v1, split ood, 8 tasks (task set d2ef0c2f2421), seeds
 \\includegraphics[width=0.7\\linewidth]{board-scaling-branching-k-frozenlake-test.png}
 \\caption{frozenlake/test by branching\\_k: success rate with 95\\% intervals.}
 \\end{figure}
+
+\\begin{table}[ht]
+\\centering
+\\caption{iwm (tiny, seed 0): frozenlake/test by branching\\_k: success rate in \\% with 95\\% interval, and compute per point.}
+\\begin{tabular}{lrrrr}
+\\toprule
+branching\\_k & frozenlake/test & opt. steps & train tokens & env steps \\\\
+\\midrule
+1 & 25.0 [7.1, 59.1] & -- & -- & -- \\\\
+2 & 37.5 [13.7, 69.4] & -- & -- & -- \\\\
+4 & 62.5 [30.6, 86.3] & -- & -- & -- \\\\
+\\bottomrule
+\\end{tabular}
+\\end{table}
 """
 
 
@@ -462,6 +484,10 @@ def test_html_page_in_a_real_browser(runs, tmp_path):
             assert details.locator("dl").first.is_visible() and "created at" in details.inner_text()
 
             assert page.locator("#scaling details").count() == 1  # the scaling run's provenance
+            scaling = page.locator("#scaling table")  # the numbers behind the curve, a row per point
+            assert scaling.count() == 1
+            assert scaling.locator("tbody tr td:nth-child(2)").all_inner_texts() == [
+                "25.0 [7.1, 59.1]", "37.5 [13.7, 69.4]", "62.5 [30.6, 86.3]"]
             images = page.locator("img")
             assert images.count() == 6
             widths = images.evaluate_all("imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)")

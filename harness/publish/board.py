@@ -13,7 +13,8 @@ think-longer prompt and more tokens per move) share the column, and their cell c
 footnote naming the difference from the column's reference settings (those most of its
 results use; on a tie, those matching the run's budget). Any other difference makes a separate
 column, labelled with what differs (``frozenlake/test tasks 1a2b3c``, ``frozenlake/test 30
-turns``). Runs of the scaling protocol are drawn as curves, not put in tables.
+turns``). Runs of the scaling protocol get their own tables (one per run and axis: a row per
+point) and curves.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from agentbench.env import sha256_json
 from agentbench.publish.collect import LoadedResult
 from agentbench.publish.reference import ReferenceTable, env_key
 from agentbench.publish.text import count, forgetting_text, short
-from agentbench.results import EnvResult, Rate, RunResult
+from agentbench.results import EnvResult, Rate, RunResult, ScalingPoint
 
 EMPTY = "–"
 """A value that does not exist (no forgetting check ran)."""
@@ -345,3 +346,15 @@ def provenance(loaded: LoadedResult) -> dict[str, str]:
         "budget": f"{r.protocol.budget} ({budget})" if budget else r.protocol.budget,
         "command": shlex.join(r.command), "comparability key": r.comparability_key,
     }
+
+
+def scaling_curves(loaded: LoadedResult) -> dict[tuple[str, str, str], list[ScalingPoint]]:
+    """A scaling run's points by (axis, env, split), in the order the run wrote them."""
+    curves: dict[tuple[str, str, str], list[ScalingPoint]] = {}
+    for p in loaded.result.scaling:
+        curves.setdefault((p.axis, p.env, p.split), []).append(p)
+    return curves
+
+
+def curve_label(loaded: LoadedResult, points: list[ScalingPoint]) -> str:
+    return f"{points[0].method} ({loaded.result.model.name}, seed {loaded.result.protocol.seed})"

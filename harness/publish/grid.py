@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from agentbench.publish.board import COMPUTE_COLUMNS, EMPTY, Row, Table
+from agentbench.publish.board import COMPUTE_COLUMNS, EMPTY, Row, Table, curve_label, scaling_curves
 from agentbench.publish.collect import LoadedResult
 from agentbench.publish.reference import ReferenceTable
-from agentbench.publish.text import rate_text
+from agentbench.publish.text import axis_value, count, rate_text
 
 FORGETTING_HEADER = "forgetting Δ (p)"
 
@@ -55,6 +55,30 @@ def table_grid(table: Table) -> Grid:
         grid.reported.append([Piece(f"reported: {rep.label} ({rep.source.authors})", reported=True),
                               *(Piece(rep.cells.get(c.key, ""), reported=True) for c in table.columns), *blank])
     return grid
+
+
+@dataclass(frozen=True)
+class ScalingTable:
+    title: str
+    """``iwm (smollm2-135m, seed 0): frozenlake/test by branching_k``."""
+    grid: Grid
+
+
+def scaling_tables(runs: list[LoadedResult]) -> list[ScalingTable]:
+    """The numbers behind the scaling curves: per run and (axis, env, split), a row per point with
+    its success rate and the compute spent on it."""
+    tables = []
+    for loaded in runs:
+        for (axis, env, split), points in scaling_curves(loaded).items():
+            header = [axis, f"{env}/{split}", *(name for _, name in COMPUTE_COLUMNS)]
+            rows = [[Piece(axis_value(p.value), sort=p.value if isinstance(p.value, float) else axis_value(p.value)),
+                     Piece(rate_text(p.success_rate), sort=p.success_rate.value, run=loaded),
+                     *(Piece(count(getattr(p.train, attr)), sort=getattr(p.train, attr)) if p.train else Piece(EMPTY)
+                       for attr, _ in COMPUTE_COLUMNS)]
+                    for p in points]
+            tables.append(ScalingTable(f"{curve_label(loaded, points)}: {env}/{split} by {axis}",
+                                       Grid(header, [False] + [True] * (len(header) - 1), rows)))
+    return tables
 
 
 def reference_grid(source: ReferenceTable) -> Grid:

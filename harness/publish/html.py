@@ -10,7 +10,8 @@ from html import escape
 
 from agentbench.publish.board import Board, Table, provenance
 from agentbench.publish.collect import LoadedResult
-from agentbench.publish.grid import INTRO, MERGED, REPORTED, Grid, Piece, reference_grid, sources, table_grid
+from agentbench.publish.grid import (INTRO, MERGED, REPORTED, Grid, Piece, reference_grid, scaling_tables, sources,
+                                     table_grid)
 from agentbench.publish.plots import Figure, Figures
 
 STYLE = """
@@ -148,8 +149,10 @@ def render_html(board: Board, figs: Figures) -> str:
     if figs.scaling:
         runs = "".join(f'<li class="label"><details><summary>{escape(_run_label(r))}</summary>'
                        f"{_provenance_list([r])}</details></li>" for r in board.scaling)
+        numbers = "".join(f"<h3>{escape(t.title)}</h3>{grid_html(t.grid, sortable=True)}"
+                          for t in scaling_tables(board.scaling))
         body.append('<section id="scaling"><h2>scaling</h2>' + "".join(_figure(f) for f in figs.scaling)
-                    + f'<div class="legend"><p>Runs:</p><ul>{runs}</ul></div></section>')
+                    + numbers + f'<div class="legend"><p>Runs:</p><ul>{runs}</ul></div></section>')
     if board.reference:
         body.append('<section id="reported"><h2>reported numbers (from the papers, not run here)</h2>')
         for source in board.reference:

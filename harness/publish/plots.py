@@ -11,7 +11,7 @@ import io
 import re
 from dataclasses import dataclass
 
-from agentbench.publish.board import Board, Column, Table
+from agentbench.publish.board import Board, Column, Table, curve_label, scaling_curves
 from agentbench.publish.collect import LoadedResult
 from agentbench.publish.text import axis_value
 
@@ -73,13 +73,9 @@ def scaling_charts(runs: list[LoadedResult]) -> list[Figure]:
 
     groups: dict[tuple[str, str, str, str], list[tuple[str, list]]] = {}
     for loaded in runs:
-        r = loaded.result
-        by_curve: dict[tuple[str, str, str], list] = {}
-        for p in r.scaling:
-            by_curve.setdefault((p.axis, p.env, p.split), []).append(p)
-        for (axis, env, split), points in by_curve.items():
-            label = f"{points[0].method} ({r.model.name}, seed {r.protocol.seed})"
-            groups.setdefault((axis, env, split, _curve_key(loaded, env, split)), []).append((label, points))
+        for (axis, env, split), points in scaling_curves(loaded).items():
+            groups.setdefault((axis, env, split, _curve_key(loaded, env, split)), []).append(
+                (curve_label(loaded, points), points))
     figures = []
     many_task_sets = {k[:3] for k in groups if sum(1 for g in groups if g[:3] == k[:3]) > 1}
     for (axis, env, split, tasks), curves in sorted(groups.items()):

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from agentbench.publish.board import Board, Table
-from agentbench.publish.grid import INTRO, MERGED, REPORTED, Grid, Piece, reference_grid, sources, table_grid
+from agentbench.publish.grid import (INTRO, MERGED, REPORTED, Grid, Piece, reference_grid, scaling_tables, sources,
+                                     table_grid)
 from agentbench.publish.plots import Figure, Figures
 
 ImageName = Callable[[Figure], str]
@@ -57,6 +58,8 @@ def render_markdown(board: Board, figs: Figures, image_name: ImageName) -> str:
     if figs.scaling:
         lines += ["## scaling", "", "Success rate by axis value, one line per run; error bars: 95% intervals.", ""]
         lines += [f"![{f.title}]({image_name(f)})" for f in figs.scaling] + [""]
+        for scaling in scaling_tables(board.scaling):
+            lines += [f"### {scaling.title}", "", *md_grid(scaling.grid), ""]
     if board.reference:
         lines += ["## reported numbers (from the papers, not run here)", ""]
         for source in board.reference:
@@ -124,6 +127,10 @@ def render_latex(board: Board, figs: Figures, image_name: ImageName) -> str:
         lines += _tex_table(table, figs.by_table.get(table.protocol, []), image_name)
     for figure in figs.scaling:
         lines += _tex_figure(figure, image_name)
+    for scaling in scaling_tables(board.scaling):
+        lines += [r"\begin{table}[ht]", r"\centering",
+                  rf"\caption{{{tex(scaling.title)}: success rate in \% with 95\% interval, and compute per point.}}",
+                  *tex_tabular(scaling.grid), r"\end{table}", ""]
     for source in board.reference:
         lines += [r"\begin{table}[ht]", r"\centering",
                   rf"\caption{{Reported in the papers (not run here): {tex(source.paper)} ({tex(source.citation)}); "
