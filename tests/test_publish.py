@@ -499,3 +499,12 @@ def test_html_page_in_a_real_browser(runs, tmp_path):
             assert all(url.startswith(("file:", "data:")) for url in requests), requests
         finally:
             browser.close()
+
+
+def test_rows_of_one_method_with_other_settings_are_labelled_by_the_settings_that_differ():
+    default = make_result("il", [_env("frozenlake", "test", 3)])
+    one_epoch = make_result("il", [_env("frozenlake", "test", 4)], steps=4)
+    one_epoch = one_epoch.model_copy(update={"run_id": "il-one-epoch", "method": one_epoch.method.model_copy(
+        update={"config": {"lora": False, "epochs": 1.0}, "config_sha256": _sha("il-one-epoch")})})
+    board = build_board(_loaded([default, one_epoch]))
+    assert [r.label for r in board.tables[0].rows] == ["il (tiny) epochs=1.0", "il (tiny) epochs=None"]

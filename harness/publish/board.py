@@ -81,6 +81,9 @@ class Row:
     key: str
     system: dict[str, Any]
     budget_config: dict[str, Any]
+    method_config: dict[str, Any] = field(default_factory=dict)
+    """The method's resolved configuration: rows of one method that differ in it are labelled
+    with the entries that differ (``epochs=1.0``)."""
     label: str = ""
     cells: dict[str, Cell] = field(default_factory=dict)
     runs: list[LoadedResult] = field(default_factory=list)
@@ -211,7 +214,7 @@ def _dict_difference(value: dict[str, Any], values: list[dict[str, Any]]) -> str
 
 ROW_ATTRS: list[Attr] = [
     (lambda r: r.system["seed"], _plain("seed {v}")), (lambda r: r.system["budget"], _plain("budget {v}")),
-    (lambda r: r.budget_config, _dict_difference), (lambda r: r.system["method_config"], _plain("config {short}")),
+    (lambda r: r.budget_config, _dict_difference), (lambda r: r.method_config, _dict_difference),
     (lambda r: r.system["weights"], _plain("weights {short}"))]
 COLUMN_ATTRS: list[Attr] = [
     (lambda c: c.env["version"], _plain("v{v}")), (lambda c: c.env["task_set_sha256"], _plain("tasks {short}")),
@@ -225,7 +228,8 @@ def build_table(protocol: str, results: list[LoadedResult], warnings: list[str])
     for loaded in results:
         r = loaded.result
         system = system_of(r)
-        row = rows.setdefault(sha256_json(system), Row(sha256_json(system), system, r.protocol.budget_config))
+        row = rows.setdefault(sha256_json(system), Row(sha256_json(system), system, r.protocol.budget_config,
+                                                             dict(r.method.config)))
         for e in r.envs:
             setup, entry = evaluation_of(r, e)
             key = sha256_json({"setup": setup, "env": entry})
