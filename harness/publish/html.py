@@ -10,8 +10,17 @@ from html import escape
 
 from agentbench.publish.board import Board, Table, provenance
 from agentbench.publish.collect import LoadedResult
-from agentbench.publish.grid import (INTRO, MERGED, REPORTED, Grid, Piece, reference_grid, scaling_tables, sources,
-                                     table_grid)
+from agentbench.publish.grid import (
+    INTRO,
+    MERGED,
+    REPORTED,
+    Grid,
+    Piece,
+    reference_grid,
+    scaling_tables,
+    sources,
+    table_grid,
+)
 from agentbench.publish.plots import Figure, Figures
 
 STYLE = """

@@ -5,8 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from agentbench.publish.board import Board, Table
-from agentbench.publish.grid import (INTRO, MERGED, REPORTED, Grid, Piece, reference_grid, scaling_tables, sources,
-                                     table_grid)
+from agentbench.publish.grid import (
+    INTRO,
+    MERGED,
+    REPORTED,
+    Grid,
+    Piece,
+    reference_grid,
+    scaling_tables,
+    sources,
+    table_grid,
+)
 from agentbench.publish.plots import Figure, Figures
 
 ImageName = Callable[[Figure], str]
