@@ -4,12 +4,12 @@ records), with the success rates the result reports recomputable from its episod
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
 import pytest
 
+from agentbench.evaluation import EpisodeLog
+from agentbench.models import file_sha256
 from agentbench.results import read_result
 
 LEADERBOARDS = Path(__file__).parent.parent / "leaderboards"
@@ -36,14 +36,14 @@ def test_committed_result_validates_and_its_files_match(path: Path):
     for key, sha in result.artifacts.items():
         file = _artifact_path(path.parent, key)
         if file.exists():
-            assert hashlib.sha256(file.read_bytes()).hexdigest() == sha, f"{file} is not the file the run wrote"
+            assert file_sha256(file) == sha, f"{file} is not the file the run wrote"
             kept += 1
     assert kept >= 1, "a committed result keeps at least one of its episode files (compare pairs on them)"
     episodes_file = path.parent / "episodes.jsonl"
     if result.scaling or not episodes_file.exists():
         return
-    episodes = [json.loads(line) for line in episodes_file.read_text().splitlines() if line.strip()]
+    episodes = EpisodeLog(episodes_file).load(repair=False)
     for env in result.envs:
-        mine = [e for e in episodes if e["env"] == env.name and e["split"] == env.split]
+        mine = [e for e in episodes if e.env == env.name and e.split == env.split]
         assert len(mine) == env.n_episodes.completed
-        assert sum(e["success"] for e in mine) / len(mine) == pytest.approx(env.success_rate.value)
+        assert sum(e.success for e in mine) / len(mine) == pytest.approx(env.success_rate.value)

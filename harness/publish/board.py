@@ -81,7 +81,7 @@ class Row:
     key: str
     system: dict[str, Any]
     budget_config: dict[str, Any]
-    method_config: dict[str, Any] = field(default_factory=dict)
+    method_config: dict[str, Any]
     """The method's resolved configuration: rows of one method that differ in it are labelled
     with the entries that differ (``epochs=1.0``)."""
     label: str = ""
@@ -228,8 +228,8 @@ def build_table(protocol: str, results: list[LoadedResult], warnings: list[str])
     for loaded in results:
         r = loaded.result
         system = system_of(r)
-        row = rows.setdefault(sha256_json(system), Row(sha256_json(system), system, r.protocol.budget_config,
-                                                             dict(r.method.config)))
+        row_key = sha256_json(system)
+        row = rows.setdefault(row_key, Row(row_key, system, r.protocol.budget_config, dict(r.method.config)))
         for e in r.envs:
             setup, entry = evaluation_of(r, e)
             key = sha256_json({"setup": setup, "env": entry})

@@ -71,7 +71,7 @@ def scaling_tables(runs: list[LoadedResult]) -> list[ScalingTable]:
     for loaded in runs:
         for (axis, env, split), points in scaling_curves(loaded).items():
             header = [axis, f"{env}/{split}", *(name for _, name in COMPUTE_COLUMNS)]
-            rows = [[Piece(axis_value(p.value), sort=p.value if isinstance(p.value, float) else axis_value(p.value)),
+            rows = [[Piece(axis_value(p.value), sort=p.value),
                      Piece(rate_text(p.success_rate), sort=p.success_rate.value, run=loaded),
                      *(Piece(count(getattr(p.train, attr)), sort=getattr(p.train, attr)) if p.train else Piece(EMPTY)
                        for attr, _ in COMPUTE_COLUMNS)]
