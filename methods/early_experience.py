@@ -21,11 +21,12 @@ from pydantic import Field
 from agentbench.backends import SamplingParams
 from agentbench.branching import Branch, BranchingData, branch_expert_states
 from agentbench.method import TrainContext, TrainOutput
-from agentbench.methods.imitation import ImitationConfig, compute_from, imitation_steps, run_stage
+from agentbench.methods.imitation import ImitationConfig
 from agentbench.methods.rationales import clean_rationale, gate, reflection_prompt
 from agentbench.training.checkpoints import load_for_training, save_checkpoint
 from agentbench.training.examples import ChatExample
 from agentbench.training.sft import steps_for
+from agentbench.training.stages import compute_from, imitation_steps, run_stage
 
 WORLD_MODEL_TASK = (
     "You are modelling this environment. Given an observation and an action, write the observation "
@@ -116,7 +117,7 @@ def summarise_observations(ctx: TrainContext, texts: list[str], max_words: int) 
 
 class ImplicitWorldModeling:
     name: ClassVar[str] = "iwm"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
     description: ClassVar[str] = "Early Experience: next-state prediction on branching rollouts, then imitation"
     Config = IWMConfig
 
@@ -214,7 +215,7 @@ def reflection_examples(ctx: TrainContext, cfg: SRConfig, branches: BranchingDat
 
 class SelfReflection:
     name: ClassVar[str] = "sr"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
     description: ClassVar[str] = "Early Experience: train on gated self-reflections mixed with the expert data"
     Config = SRConfig
 

@@ -17,12 +17,13 @@ from pydantic import Field
 
 from agentbench.backends import SamplingParams
 from agentbench.method import TrainContext, TrainOutput
-from agentbench.methods.imitation import ImitationConfig, compute_from, imitation_steps, run_stage
+from agentbench.methods.imitation import ImitationConfig
 from agentbench.methods.rationales import clean_rationale, gate, rationale_prompt
 from agentbench.prompting import THINK_LONGER
 from agentbench.training.checkpoints import load_for_training, save_checkpoint
 from agentbench.training.examples import ChatExample
 from agentbench.training.sft import steps_for
+from agentbench.training.stages import compute_from, imitation_steps, run_stage
 
 
 class LongCoTConfig(ImitationConfig):
@@ -31,7 +32,7 @@ class LongCoTConfig(ImitationConfig):
 
 class LongCoT:
     name: ClassVar[str] = "long-cot"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
     description: ClassVar[str] = "imitation model prompted to think step by step at test time"
     Config = LongCoTConfig
 
@@ -55,7 +56,7 @@ class STaRConfig(ImitationConfig):
 
 class STaR:
     name: ClassVar[str] = "star"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
     description: ClassVar[str] = "STaR-style rationales for expert actions, kept when they lead to the expert action"
     Config = STaRConfig
 

@@ -1,14 +1,29 @@
-"""The transformers backend: batched, left-padded generation with the model's chat template."""
+"""The transformers backend: batched, left-padded generation with the model's chat template,
+the sampled token ids and their log-probs, scoring of given completions, and weights shared
+in process with a trainer (on-policy training without a disk round trip)."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from agentbench.backends import BackendOptions, Completion, Messages, SamplingParams
+from agentbench.backends import (
+    CONTINUE,
+    LOGPROBS,
+    SCORE,
+    TOKEN_IDS,
+    WEIGHT_UPDATE,
+    BackendOptions,
+    Completion,
+    Messages,
+    SamplingParams,
+    ScoreRequest,
+    TokenScores,
+)
 from agentbench.errors import AgentbenchError
 from agentbench.models import ModelRef
 
@@ -51,44 +66,93 @@ def end_of_turn_ids(tokenizer) -> list[int]:
     return sorted(i for i in ids if i is not None)
 
 
+def render(tokenizer, prompts: Sequence[Messages]) -> list[str]:
+    """Chat-templated text; a chat that ends with an assistant message is continued."""
+    return [
+        tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=p[-1]["role"] != "assistant",
+                                      continue_final_message=p[-1]["role"] == "assistant")
+        for p in prompts
+    ]
+
+
+class _LogprobRecorder:
+    """A logits processor that records log p(sampled token) under the sampling distribution.
+
+    It runs before generate's temperature warper, so it sees raw logits; it keeps only the last
+    step's log-softmax and gathers it when the next step's input shows which token was drawn, so
+    memory stays one (batch, vocab) slice whatever the length."""
+
+    def __init__(self, temperature: float):
+        self.temperature = temperature if temperature > 0 else 1.0
+        self.previous: torch.Tensor | None = None
+        self.steps: list[torch.Tensor] = []
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        self._gather(input_ids[:, -1])
+        self.previous = torch.log_softmax(scores.float() / self.temperature, dim=-1)
+        return scores
+
+    def _gather(self, chosen: torch.Tensor) -> None:
+        if self.previous is not None:
+            self.steps.append(self.previous.gather(1, chosen[:, None]).squeeze(1).cpu())
+            self.previous = None
+
+    def finish(self, last_tokens: torch.Tensor) -> torch.Tensor:
+        """(batch, steps) log-probs, after generate returned the final tokens."""
+        self._gather(last_tokens)
+        return torch.stack(self.steps, dim=1) if self.steps else torch.zeros(last_tokens.shape[0], 0)
+
+
 class HFBackend:
     """transformers on CPU or GPU: batched generation, left padding, the chat template."""
 
     name = "hf"
+    capabilities = frozenset({TOKEN_IDS, LOGPROBS, SCORE, CONTINUE, WEIGHT_UPDATE})
 
-    def __init__(self, model: ModelRef, options: BackendOptions):
-        from transformers import AutoModelForCausalLM
-
+    def __init__(self, model: ModelRef, options: BackendOptions, *, module: Any = None, tokenizer: Any = None):
         self.model_ref = model
         self.options = options
-        self.device = pick_device(options.device)
-        self.dtype = pick_dtype(options.dtype, self.device)
-        try:
-            self.tokenizer = load_tokenizer(model.path)
-            self.model = AutoModelForCausalLM.from_pretrained(model.path, dtype=self.dtype).to(self.device)
-        except OSError as exc:
-            raise AgentbenchError(f"cannot load model {model.name!r} from {model.path}: {exc}") from exc
-        self.model.eval()
+        if module is not None:
+            # Share a trainer's module: the weights it updates are the weights we sample from.
+            self.model, self.tokenizer = module, tokenizer
+            self.device = next(module.parameters()).device
+            self.dtype = next(module.parameters()).dtype
+            self.owns_model = False
+        else:
+            from transformers import AutoModelForCausalLM
+
+            self.device = pick_device(options.device)
+            self.dtype = pick_dtype(options.dtype, self.device)
+            try:
+                self.tokenizer = load_tokenizer(model.path)
+                self.model = AutoModelForCausalLM.from_pretrained(model.path, dtype=self.dtype).to(self.device)
+            except OSError as exc:
+                raise AgentbenchError(f"cannot load model {model.name!r} from {model.path}: {exc}") from exc
+            self.model.eval()
+            self.owns_model = True
         self.tokenizer.padding_side = "left"
         self.stop_ids = end_of_turn_ids(self.tokenizer)
 
+    @classmethod
+    def sharing(cls, module: Any, tokenizer: Any, model: ModelRef,
+                options: BackendOptions | None = None) -> HFBackend:
+        """A backend over ``module`` itself (no copy): what a trainer updates is sampled next."""
+        return cls(model, options or BackendOptions(), module=module, tokenizer=tokenizer)
+
     def render(self, prompts: Sequence[Messages]) -> list[str]:
-        """Chat-templated text; a chat that ends with an assistant message is continued."""
-        return [
-            self.tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=p[-1]["role"] != "assistant",
-                                               continue_final_message=p[-1]["role"] == "assistant")
-            for p in prompts
-        ]
+        return render(self.tokenizer, prompts)
+
+    def encode(self, prompts: Sequence[Messages]) -> list[list[int]]:
+        return list(self.tokenizer(self.render(prompts), add_special_tokens=False)["input_ids"])
 
     def prompt_tokens(self, prompts: Sequence[Messages]) -> list[int]:
-        texts = self.render(prompts)
-        return [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
+        return [len(ids) for ids in self.encode(prompts)]
 
     @torch.inference_mode()
     def generate(self, prompts: Sequence[Messages], params: SamplingParams) -> list[Completion]:
-        from transformers import GenerationConfig
+        from transformers import GenerationConfig, LogitsProcessorList
 
-        texts = self.render(prompts)
+        encoded = [ids for ids in self.encode(prompts) for _ in range(params.n)]
         config = GenerationConfig(
             max_new_tokens=params.max_new_tokens,
             do_sample=params.temperature > 0,
@@ -97,28 +161,93 @@ class HFBackend:
             top_k=None,
             eos_token_id=self.stop_ids,
             pad_token_id=self.tokenizer.pad_token_id,
+            stop_strings=list(params.stop) or None,
         )
+        was_training = self.model.training
+        self.model.eval()
         out: list[Completion] = []
         size = self.options.max_batch_size
-        for start in range(0, len(texts), size):
-            chunk = texts[start : start + size]
-            batch = self.tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=False)
-            batch = {k: v.to(self.device) for k, v in batch.items()}
-            torch.manual_seed(params.seed + start)
-            generated = self.model.generate(**batch, generation_config=config)
-            new_tokens = generated[:, batch["input_ids"].shape[1] :]
-            prompt_lengths = batch["attention_mask"].sum(dim=1).tolist()
-            for row, prompt_len in zip(new_tokens.tolist(), prompt_lengths):
-                out.append(self._completion(row, int(prompt_len), params.max_new_tokens))
+        try:
+            for start in range(0, len(encoded), size):
+                chunk = encoded[start : start + size]
+                width = max(len(ids) for ids in chunk)
+                pad = self.tokenizer.pad_token_id
+                input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in chunk], device=self.device)
+                mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in chunk], device=self.device)
+                recorder = _LogprobRecorder(params.temperature) if params.logprobs else None
+                torch.manual_seed(params.seed + start)
+                generated = self.model.generate(
+                    input_ids=input_ids, attention_mask=mask, generation_config=config,
+                    logits_processor=LogitsProcessorList([recorder]) if recorder else None,
+                    tokenizer=self.tokenizer if params.stop else None)
+                new_tokens = generated[:, width:]
+                logprobs = recorder.finish(new_tokens[:, -1]).tolist() if recorder else None
+                for row, ids in enumerate(chunk):
+                    out.append(self._completion(new_tokens[row].tolist(), ids, params,
+                                                logprobs[row] if logprobs is not None else None))
+        finally:
+            if was_training:
+                self.model.train()
         return out
 
-    def _completion(self, row: list[int], prompt_len: int, limit: int) -> Completion:
+    def _completion(self, row: list[int], prompt_ids: list[int], params: SamplingParams,
+                    logprobs: list[float] | None) -> Completion:
         stop_at = next((i for i, tok in enumerate(row) if tok in self.stop_ids), None)
         kept = row if stop_at is None else row[:stop_at]
+        sampled = row if stop_at is None else row[: stop_at + 1]  # the end-of-turn token was sampled too
         text = self.tokenizer.decode(kept, skip_special_tokens=True)
-        n = len(kept) + (0 if stop_at is None else 1)
-        reason = "stop" if stop_at is not None or n < limit else "length"
-        return Completion(text=text.strip(), prompt_tokens=prompt_len, completion_tokens=n, finish_reason=reason)
+        hit_string = False
+        for s in params.stop:
+            if s in text:
+                text, hit_string = text[: text.index(s)], True
+        n = len(sampled)
+        reason = "stop" if stop_at is not None or hit_string or n < params.max_new_tokens else "length"
+        return Completion(text=text.strip(), prompt_tokens=len(prompt_ids), completion_tokens=n,
+                          finish_reason=reason, prompt_ids=tuple(prompt_ids), token_ids=tuple(sampled),
+                          logprobs=tuple(logprobs[:n]) if logprobs is not None else None)
+
+    @torch.inference_mode()
+    def score(self, requests: Sequence[ScoreRequest], top_k: int = 0) -> list[TokenScores]:
+        """Per-token log-probs of each completion given its prompt (temperature 1), with the
+        top-k of the distribution at each completion position when ``top_k`` > 0."""
+        was_training = self.model.training
+        self.model.eval()
+        out: list[TokenScores] = []
+        try:
+            for start in range(0, len(requests), self.options.max_batch_size):
+                chunk = requests[start : start + self.options.max_batch_size]
+                seqs = [list(r.prompt_ids) + list(r.completion_ids) for r in chunk]
+                width = max(len(s) for s in seqs)
+                ids = torch.full((len(seqs), width), self.tokenizer.pad_token_id, dtype=torch.long)
+                mask = torch.zeros((len(seqs), width), dtype=torch.long)
+                for i, s in enumerate(seqs):
+                    ids[i, : len(s)] = torch.tensor(s)
+                    mask[i, : len(s)] = 1
+                logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
+                for i, r in enumerate(chunk):
+                    p, c = len(r.prompt_ids), len(r.completion_ids)
+                    rows = torch.log_softmax(logits[i, p - 1 : p - 1 + c].float(), dim=-1)
+                    target = torch.tensor(list(r.completion_ids), device=rows.device)
+                    lp = rows.gather(1, target[:, None]).squeeze(1).tolist()
+                    if top_k > 0:
+                        vals, idx = rows.topk(min(top_k, rows.shape[-1]), dim=-1)
+                        out.append(TokenScores(lp, idx.tolist(), vals.tolist()))
+                    else:
+                        out.append(TokenScores(lp))
+        finally:
+            if was_training:
+                self.model.train()
+        return out
+
+    def update_weights(self, weights: Path | Mapping[str, Any]) -> None:
+        """Load new weights: a model folder (safetensors) or a state dict. A backend that shares
+        its trainer's module already samples from the updated weights and needs neither."""
+        if isinstance(weights, (str, Path)):
+            from transformers import AutoModelForCausalLM
+
+            fresh = AutoModelForCausalLM.from_pretrained(str(weights), dtype=self.dtype)
+            weights = fresh.state_dict()
+        self.model.load_state_dict(dict(weights), strict=False)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -129,6 +258,7 @@ class HFBackend:
         }
 
     def close(self) -> None:
-        del self.model
-        if self.device.type == "cuda":
-            torch.cuda.empty_cache()
+        if self.owns_model:
+            del self.model
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()

@@ -1,0 +1,161 @@
+"""The one token-level trainer: a model, its optimizer and schedule, and ``step`` with any loss.
+
+``PolicyTrainer.step(samples, loss)`` is one optimizer update over ``samples`` (split into
+micro-batches whose losses add up to the step's loss, normalised once for the whole step),
+with gradient clipping, the learning-rate schedule, and per-step metrics. Full fine-tuning or
+LoRA (merged when saved). The trainer's module can be shared with an ``hf`` policy
+(:meth:`HFBackend.sharing`): rollouts then sample from the weights just updated, with no copy.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from agentbench.training.batch import TokenBatch, TokenSample, collate
+from agentbench.training.losses import Loss, Normaliser, aggregate, token_logprobs
+
+
+class OptimConfig(BaseModel):
+    """Optimiser settings shared by every trainer (``--set key=value``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    learning_rate: float | None = Field(None, gt=0, description="None: the budget's, else the model's default")
+    lora: bool = Field(False, description="train LoRA adapters (merged into the saved checkpoint)")
+    lora_r: int = Field(16, ge=1)
+    lora_alpha: int = Field(32, ge=1)
+    weight_decay: float = Field(0.0, ge=0)
+    warmup_fraction: float = Field(0.05, ge=0, lt=1)
+    lr_scheduler: str = Field("cosine", description="any transformers scheduler name")
+    gradient_checkpointing: bool = Field(False)
+    max_grad_norm: float = Field(1.0, gt=0, description="gradients are clipped to this global norm")
+
+
+@dataclass
+class StepMetrics:
+    loss: float
+    grad_norm: float
+    learning_rate: float
+    tokens: int
+    """Non-padding tokens fed forward."""
+    loss_tokens: int
+    sequences: int
+    seconds: float
+    extra: dict[str, float]
+
+    def as_dict(self) -> dict[str, float]:
+        return {"loss": self.loss, "grad_norm": self.grad_norm, "learning_rate": self.learning_rate,
+                "tokens": self.tokens, "loss_tokens": self.loss_tokens, "sequences": self.sequences,
+                "update_s": self.seconds, **self.extra}
+
+
+class PolicyTrainer:
+    def __init__(self, model: Any, tokenizer: Any, config: OptimConfig, *, learning_rate: float,
+                 total_steps: int, seed: int, micro_batch: int = 8, aggregation: str = "token-mean",
+                 norm: float = 1.0, reference: Any = None):
+        from transformers import get_scheduler
+
+        torch.manual_seed(seed)
+        if config.lora:
+            from peft import LoraConfig, get_peft_model
+
+            model = get_peft_model(model, LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
+                                                     target_modules="all-linear", task_type="CAUSAL_LM"))
+        if config.gradient_checkpointing:
+            model.gradient_checkpointing_enable()
+        self.model = model
+        self.tokenizer = tokenizer
+        self.config = config
+        self.micro_batch = micro_batch
+        self.aggregation = aggregation
+        self.norm = norm
+        self.device = next(model.parameters()).device
+        self.reference = reference
+        params = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=config.weight_decay)
+        self.scheduler = get_scheduler(config.lr_scheduler, self.optimizer,
+                                       num_warmup_steps=int(config.warmup_fraction * total_steps),
+                                       num_training_steps=total_steps)
+        self.steps_done = 0
+        self.model.train()
+
+    @staticmethod
+    def frozen_copy(model: Any) -> Any:
+        """A frozen copy of ``model`` (the KL reference)."""
+        ref = copy.deepcopy(model)
+        ref.eval()
+        for p in ref.parameters():
+            p.requires_grad_(False)
+        return ref
+
+    def _logits(self, model: Any, batch: TokenBatch) -> torch.Tensor:
+        out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
+        return out.logits[:, :-1]
+
+    @torch.no_grad()
+    def logprobs(self, samples: Sequence[TokenSample], temperature: float = 1.0,
+                 model: Any = None) -> list[list[float]]:
+        """Per-token log-probs of each sample under ``model`` (default: the trained one), aligned
+        to ``input_ids`` (0.0 at position 0)."""
+        model = model or self.model
+        was = model.training
+        model.eval()
+        out: list[list[float]] = []
+        try:
+            for i in range(0, len(samples), self.micro_batch):
+                batch = collate(samples[i : i + self.micro_batch], self.tokenizer.pad_token_id).to(self.device)
+                lp = token_logprobs(self._logits(model, batch), batch.targets, temperature)
+                for row, s in zip(lp.tolist(), batch.samples):
+                    out.append([0.0] + row[: len(s.input_ids) - 1])
+        finally:
+            model.train(was)
+        return out
+
+    def step(self, samples: Sequence[TokenSample], loss: Loss) -> StepMetrics:
+        """One optimizer update over ``samples`` with ``loss``."""
+        started = time.perf_counter()
+        samples = [s for s in samples if s.loss_tokens > 0]
+        if not samples:
+            raise ValueError("an optimizer step needs at least one sample with a loss token")
+        normaliser = Normaliser(tokens=sum(s.loss_tokens for s in samples), sequences=len(samples),
+                                norm=self.norm)
+        self.optimizer.zero_grad(set_to_none=True)
+        total, tokens = 0.0, 0
+        sums: dict[str, float] = {}
+        for i in range(0, len(samples), self.micro_batch):
+            batch = collate(samples[i : i + self.micro_batch], self.tokenizer.pad_token_id).to(self.device)
+            tokens += int(batch.attention_mask.sum())
+            if loss.needs_reference:
+                with torch.no_grad():
+                    batch.ref_logprobs = token_logprobs(self._logits(self.reference, batch), batch.targets,
+                                                        getattr(loss, "temperature", 1.0))
+            per_token, metrics = loss(self._logits(self.model, batch), batch)
+            value = aggregate(per_token, batch.mask, self.aggregation, normaliser)
+            value.backward()
+            total += float(value.detach())
+            for key, t in metrics.items():
+                sums[key] = sums.get(key, 0.0) + float((t * batch.mask).sum())
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, self.config.max_grad_norm))
+        lr = self.scheduler.get_last_lr()[0]
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.steps_done += 1
+        extra = {k: v / max(normaliser.tokens, 1) for k, v in sums.items()}
+        return StepMetrics(loss=total, grad_norm=grad_norm, learning_rate=lr, tokens=tokens,
+                           loss_tokens=normaliser.tokens, sequences=len(samples),
+                           seconds=time.perf_counter() - started, extra=extra)
+
+    def merged(self) -> Any:
+        """The trained model as a plain transformers model (LoRA adapters merged)."""
+        if self.config.lora:
+            return self.model.merge_and_unload()
+        return self.model
