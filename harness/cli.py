@@ -81,50 +81,19 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars"
 def execute(*, method: str, env: str, protocol: str, model: str, backend: str, budget: str, seed: int,
             out: Path, sets: list[str], resume: bool, overwrite: bool, run_id: str | None, quiet: bool,
             protocol_obj=None) -> list[Path]:
-    """Resolve, run and record one run per method (``il,iwm,sr`` runs three that share expert
-    data, branching rollouts, seeds and evaluation tasks); returns their result.json paths."""
+    """``agentbench.api.run`` with progress bars and the result tables; returns the result paths."""
     _configure_threads()
-    from agentbench.errors import EnvUnavailableError, UsageError
+    from agentbench import api
     from agentbench.progress import Reporter
-    from agentbench.session import RunSession, prepare_run_dir, write_final
-    from agentbench.spec import resolve_spec
 
-    methods = [m.strip() for m in method.split(",") if m.strip()]
-    if not methods:
-        raise UsageError("--method needs at least one method name")
-    if run_id and len(methods) > 1:
-        raise UsageError("--run-id names one run; leave it out when running several methods")
-    group = methods if len(methods) > 1 else None
-    specs = [resolve_spec(method=m, env=env, protocol=protocol, model=model, backend=backend, budget=budget,
-                          seed=seed, sets=sets, protocol_obj=protocol_obj, group=group) for m in methods]
-    env_cls = specs[0].env.obj
-    # availability_for sees the env's options (a data folder, a server URL); plain availability() does not.
-    availability = (env_cls.availability_for(specs[0].env_config) if hasattr(env_cls, "availability_for")
-                    else env_cls.availability())
-    if not availability.runnable:
-        raise EnvUnavailableError(f"env {specs[0].env.full_name} cannot run here: {availability.detail}")
-    specs[0].model()  # fail early on an unknown model, before any work
-    if protocol_obj is None and specs[0].budget.forgetting and specs[0].forgetting.ifeval_data:
-        from agentbench.forgetting.data import load_prompts
-
-        load_prompts(specs[0].forgetting)  # and on a missing or malformed IF-Eval prompt file
-    paths, results = [], []
-    for spec in specs:
-        run_dir = prepare_run_dir(out, run_id or spec.default_run_id(), spec, resume, overwrite)
-        protocol_impl = protocol_obj if protocol_obj is not None else spec.protocol.obj(spec.protocol_config)
-        with Reporter(err_console, enabled=not quiet) as reporter:
-            if len(specs) > 1:
-                reporter.note(f"[bold]{spec.method.full_name}[/] ({specs.index(spec) + 1}/{len(specs)})")
-            session = RunSession(spec, run_dir, reporter)
-            output = protocol_impl.run(session)
-            result = session.result(output, forgetting=session.check_forgetting(output))
-            path = write_final(session, result)
-        print_result(result, path)
-        paths.append(path)
-        results.append(result)
-    if len(results) > 1:
-        print_comparison(results)
-    return paths
+    reporter = Reporter(err_console, enabled=not quiet)
+    outcomes = api.run(method=method, env=env, protocol=protocol, model=model, backend=backend, budget=budget,
+                       seed=seed, out=out, sets=sets, resume=resume, overwrite=overwrite, run_id=run_id,
+                       reporter=reporter, protocol_obj=protocol_obj,
+                       on_result=lambda o: print_result(o.result, o.path))
+    if len(outcomes) > 1:
+        print_comparison([o.result for o in outcomes])
+    return [o.path for o in outcomes]
 
 
 def print_comparison(results) -> None:

@@ -45,6 +45,26 @@ class StageCompute(BaseModel):
     wall_time_s: float = 0.0
 
 
+class RLStep(BaseModel):
+    """One step of an online-RL method (``train_log.jsonl`` and ``train.rl_steps``)."""
+
+    step: int
+    mean_reward: float = Field(description="mean episode reward of the step's rollouts (shaping included)")
+    success: float = Field(description="fraction of the step's rollouts that succeeded")
+    invalid_action_rate: float = Field(description="invalid moves / moves")
+    episode_length: float = Field(description="mean moves per episode")
+    entropy: float | None = Field(None, description="mean per-token entropy of the policy on its own tokens")
+    kl: float | None = Field(None, description="mean per-token KL to the reference (when one is kept)")
+    clip_fraction: float | None = Field(None, description="fraction of loss tokens whose ratio was clipped")
+    episodes: int = Field(0, description="episodes rolled out this step")
+    skipped_groups: int = Field(0, description="groups with zero reward variance (no gradient), skipped")
+    dropped_env_errors: int = Field(0, description="episodes that ended in an env error, dropped")
+    trained_sequences: int = Field(0, description="turn sequences in the update")
+    rollout_s: float = Field(0.0, description="wall time of the step's rollouts")
+    update_s: float = Field(0.0, description="wall time of the step's optimizer update")
+    extra: dict[str, float] = Field(default_factory=dict, description="method-specific metrics (replay, ...)")
+
+
 class Compute(BaseModel):
     """What a method spent (``result.json``'s ``train``)."""
 
@@ -60,6 +80,7 @@ class Compute(BaseModel):
                                      description="method-specific counts (quality gates, dropped examples)")
     expert_data_sha256: str | None = Field(None, description="hash of the expert steps trained on")
     expert_trajectories: int = Field(0, description="expert trajectories available to the method")
+    rl_steps: list[RLStep] = Field(default_factory=list, description="per-step curve of an online-RL method")
 
 
 @dataclass
@@ -70,6 +91,8 @@ class TrainOutput:
     """The evaluation prompt the method prescribes (long-cot's think-longer prompt); None: default."""
     max_new_tokens: int | None = None
     """Tokens per move the method needs at evaluation (long-cot thinks longer); None: the budget's."""
+    scaling: list[Any] = field(default_factory=list)
+    """``ScalingPoint``s a method measured itself (AgentEvol's and OEL's per-iteration success)."""
 
 
 @dataclass
@@ -96,6 +119,10 @@ class TrainContext:
     depend_on: Callable[[str, BaseModel | None], TrainOutput] | None = None
     """Train another method under this same context (or reuse its identical earlier training):
     ``long-cot`` evaluates the checkpoint of ``il``."""
+    evaluate: Callable[..., Any] | None = None
+    """``evaluate(model, split, name)`` -> ``EnvResult``: evaluate an intermediate model the way the
+    protocol evaluates (same tasks, seeds, prompt, greedy decoding), resumable, in a sub-folder
+    ``name`` of the workdir (per-iteration curves of AgentEvol and OEL)."""
 
     @cached_property
     def expert(self) -> ExpertData:

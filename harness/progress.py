@@ -35,6 +35,7 @@ class Reporter:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+            self._bars.clear()
 
     def update(self, name: str, done: int, total: int) -> None:
         if self._progress is None:

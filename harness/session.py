@@ -138,10 +138,11 @@ class RunSession:
         return self._expert
 
     # -- training ------------------------------------------------------------------------
-    def training_key(self, method_name: str, config: BaseModel, expert: ExpertData, model: ModelRef,
+    def training_key(self, method_name: str, config: BaseModel, expert: ExpertData | None, model: ModelRef,
                      budget: Budget) -> dict[str, Any]:
-        """Everything that determines a trained checkpoint."""
-        return {"method": method_name, "config": config.model_dump(mode="json"), "expert": expert.sha256(),
+        """Everything that determines a trained checkpoint (``expert`` None: a method that uses none)."""
+        return {"method": method_name, "config": config.model_dump(mode="json"),
+                "expert": expert.sha256() if expert is not None else None,
                 "model": model.weights_sha256(), "budget": budget.model_dump(mode="json"), "seed": self.spec.seed,
                 "prompt": self.prompt_config.sha256(), "env": self.spec.env.full_name,
                 "env_version": self.env_version()}
@@ -152,11 +153,15 @@ class RunSession:
         workdir = workdir or self.run_dir
         workdir.mkdir(parents=True, exist_ok=True)
         marker = workdir / "train_output.json"
-        if marker.exists():
-            return load_train_output(marker)
         budget = budget or self.spec.budget
         model = model or self.base_model
         expert_loader = (lambda: expert) if expert is not None else self.expert
+        # A finished training is reused only when everything that determines it matches.
+        uses_expert = getattr(method, "uses_expert", True)
+        key = self.training_key(method.name, method.config, expert_loader() if uses_expert else None, model, budget)
+        check_identity(workdir / "train_key.json", key, f"{workdir} holds a training of other settings")
+        if marker.exists():
+            return load_train_output(marker)
 
         def depend_on(name: str, config: BaseModel | None) -> TrainOutput:
             return self._dependency(name, config, expert_loader(), model, budget, label)
@@ -168,6 +173,8 @@ class RunSession:
             backend_name=self.spec.backend, backend_options=self.spec.backend_options,
             on_progress=lambda stage, done, total: self.reporter.update(f"{label}: {stage}", done, total),
             log_path=workdir / "train_log.jsonl", shared=self.shared, depend_on=depend_on,
+            evaluate=lambda m, split, name: self.evaluate(m, split, self.prompt_config, workdir=workdir / name,
+                                                          label=f"{label}: eval {name}"),
         )
         started = time.perf_counter()
         out = method.train(ctx)
@@ -175,7 +182,6 @@ class RunSession:
         shutil.rmtree(workdir / "trainer", ignore_errors=True)
         save_train_output(marker, out)
         if out.model.path != model.path:  # let other methods of this folder reuse the checkpoint
-            key = self.training_key(method.name, method.config, ctx.expert, model, budget)
             save_train_output(self.shared.folder("trained", key) / "train_output.json", out)
         return out
 
@@ -183,7 +189,8 @@ class RunSession:
                     budget: Budget, label: str) -> TrainOutput:
         method_cls = registry.methods.get(name)
         method = method_cls(config if config is not None else method_cls.Config())
-        key = self.training_key(name, method.config, expert, model, budget)
+        key = self.training_key(name, method.config, expert if getattr(method, "uses_expert", True) else None,
+                                model, budget)
         folder = self.shared.folder("trained", key)
         marker = folder / "train_output.json"
         if marker.exists():
@@ -202,13 +209,22 @@ class RunSession:
         tasks = self.tasks(split, spec.budget.eval_tasks)
         seeds = list(range(spec.budget.eval_seeds))
         jobs = make_jobs(tasks, seeds)
-        log = EpisodeLog((workdir or self.run_dir) / "episodes.jsonl")
+        folder = workdir or self.run_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        log = EpisodeLog(folder / "episodes.jsonl")
         env_name = spec.env.full_name
+        sampling = spec.sampling if max_new_tokens is None else \
+            spec.sampling.model_copy(update={"max_new_tokens": max_new_tokens})
+        # Episodes already in the folder are kept only when they come from this same evaluation.
+        identity = {"model": model.weights_sha256(), "prompt": prompt.sha256(), "env": env_name,
+                    "env_version": self.env_version(), "env_config": spec.env_config.model_dump(mode="json"),
+                    "generation": sampling.model_dump(mode="json"), "limits": spec.limits.model_dump(mode="json"),
+                    "backend": spec.backend}
+        check_identity(folder / "evaluation_key.json", identity,
+                       f"{folder / 'episodes.jsonl'} holds episodes of another evaluation")
         bar = label or f"eval {split}"
         done_before = {r.key for r in log.load()}
         remaining = [j for j in jobs if (env_name, *j.key) not in done_before]
-        sampling = spec.sampling if max_new_tokens is None else \
-            spec.sampling.model_copy(update={"max_new_tokens": max_new_tokens})
         if remaining:
             backend = make_backend(spec.backend, model, spec.backend_options)
             self._backend_info = backend.describe()
@@ -308,6 +324,7 @@ def save_train_output(path: Path, out: TrainOutput) -> None:
         "compute": out.compute.model_dump(mode="json"),
         "prompt": out.prompt.model_dump(mode="json") if out.prompt else None,
         "max_new_tokens": out.max_new_tokens,
+        "scaling": [p.model_dump(mode="json") for p in out.scaling],
     }, indent=2))
 
 
@@ -316,10 +333,32 @@ def load_train_output(path: Path) -> TrainOutput:
         data = json.loads(path.read_text())
         model = ModelRef(**data["model"])
         prompt = PromptConfig(**data["prompt"]) if data.get("prompt") else None
+        from agentbench.results import ScalingPoint
+
         return TrainOutput(model=model, compute=Compute(**data["compute"]), prompt=prompt,
-                           max_new_tokens=data.get("max_new_tokens"))
+                           max_new_tokens=data.get("max_new_tokens"),
+                           scaling=[ScalingPoint.model_validate(p) for p in data.get("scaling", [])])
     except (ValueError, KeyError, TypeError) as exc:
         raise CorruptFileError(f"{path} is corrupt ({exc}); delete it to retrain") from exc
+
+
+def check_identity(path: Path, identity: dict[str, Any], what: str) -> None:
+    """Record what determines an artifact beside it, or refuse when a different one is there:
+    a one-line error naming the settings that differ."""
+    if path.exists():
+        try:
+            recorded = json.loads(path.read_text())
+        except ValueError as exc:
+            raise CorruptFileError(f"{path} is corrupt: {exc}") from exc
+        if not isinstance(recorded, dict):
+            raise CorruptFileError(f"{path} is corrupt: expected a JSON object")
+        if recorded != json.loads(json.dumps(identity)):
+            changed = sorted(k for k in set(recorded) | set(identity)
+                             if json.dumps(recorded.get(k), sort_keys=True) != json.dumps(identity.get(k), sort_keys=True))
+            raise UsageError(f"{what} ({', '.join(changed)} differ); use another run folder or --overwrite")
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(identity, indent=2, sort_keys=True))
 
 
 def prepare_run_dir(out: Path, run_id: str, spec: RunSpec, resume: bool, overwrite: bool) -> Path:

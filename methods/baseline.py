@@ -11,6 +11,7 @@ class NoTraining:
     name: ClassVar[str] = "none"
     version: ClassVar[str] = "1"
     description: ClassVar[str] = "no training: evaluate the initial model"
+    uses_expert: ClassVar[bool] = False
     Config = MethodConfig
 
     def __init__(self, config: MethodConfig | None = None):

@@ -70,7 +70,7 @@ class InDomain:
         envs = [session.evaluate(trained.model, split, prompt, max_new_tokens=trained.max_new_tokens)
                 for split in self.eval_splits]
         return ProtocolOutput(train=trained.compute, envs=envs, model=trained.model, prompt=prompt,
-                              max_new_tokens=trained.max_new_tokens)
+                              max_new_tokens=trained.max_new_tokens, scaling=list(trained.scaling))
 
 
 class OutOfDomain(InDomain):

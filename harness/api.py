@@ -1,0 +1,119 @@
+"""The Python API the command line, the regression gate, sweeps and tests call.
+
+``run`` trains one or more methods on an env under a protocol and returns the validated
+results; ``evaluate`` evaluates a model as it is. Both write the same run folders and
+``result.json`` files as ``agentbench-run`` and ``agentbench eval``::
+
+    from agentbench import api
+    [result] = api.run(method="il", env="frozenlake", budget="smoke", model="tiny")
+    print(result.envs[0].success_rate.value)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agentbench.results import RunResult
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """A finished run: its validated result and where ``result.json`` was written."""
+
+    result: RunResult
+    path: Path
+
+
+def run(*, method: str | Sequence[str], env: str, protocol: str = "in-domain", model: str = "smollm2-135m",
+        backend: str = "hf", budget: str = "smoke", seed: int = 0, out: Path | str = "runs",
+        sets: Sequence[str] | dict[str, Any] = (), resume: bool = False, overwrite: bool = False,
+        run_id: str | None = None, reporter: Any = None, protocol_obj: Any = None,
+        on_result: Callable[[RunOutcome], None] | None = None) -> list[RunOutcome]:
+    """Resolve, run and record one run per method (``il,iwm,sr`` runs three that share expert
+    data, branching rollouts, seeds and evaluation tasks; under ``rl-compat`` the methods are the
+    protocol's starts and one run holds them all). ``sets``: ``key=value`` strings or a dict."""
+    from agentbench import registry
+    from agentbench.errors import EnvUnavailableError, UsageError
+    from agentbench.progress import Reporter
+    from agentbench.session import RunSession, prepare_run_dir, write_final
+    from agentbench.spec import resolve_spec
+
+    names = [m.strip() for m in (method.split(",") if isinstance(method, str) else method) if m.strip()]
+    if not names:
+        raise UsageError("--method needs at least one method name")
+    set_list = [f"{k}={_text(v)}" for k, v in sets.items()] if isinstance(sets, dict) else list(sets)
+    protocol_cls = protocol_obj if protocol_obj is not None else registry.protocols.get(protocol)
+    group_starts = getattr(protocol_cls, "methods_are_starts", False)
+    if group_starts:
+        # rl-compat: the listed methods are the starts of one run whose method is the RL recipe.
+        set_list = [*set_list, f"protocol.starts={_text(names)}"]
+        names = [_recipe_from_sets(set_list) or protocol_cls.recipe_method]
+    if run_id and len(names) > 1:
+        raise UsageError("--run-id names one run; leave it out when running several methods")
+    group = names if len(names) > 1 else None
+    specs = [resolve_spec(method=m, env=env, protocol=protocol, model=model, backend=backend, budget=budget,
+                          seed=seed, sets=set_list, protocol_obj=protocol_obj, group=group) for m in names]
+    env_cls = specs[0].env.obj
+    # availability_for sees the env's options (a data folder, a server URL); plain availability() does not.
+    availability = (env_cls.availability_for(specs[0].env_config) if hasattr(env_cls, "availability_for")
+                    else env_cls.availability())
+    if not availability.runnable:
+        raise EnvUnavailableError(f"env {specs[0].env.full_name} cannot run here: {availability.detail}")
+    specs[0].model()  # fail early on an unknown model, before any work
+    if protocol_obj is None and specs[0].budget.forgetting and specs[0].forgetting.ifeval_data:
+        from agentbench.forgetting.data import load_prompts
+
+        load_prompts(specs[0].forgetting)  # and on a missing or malformed IF-Eval prompt file
+    outcomes: list[RunOutcome] = []
+    reporter = reporter if reporter is not None else Reporter(enabled=False)
+    for spec in specs:
+        run_dir = prepare_run_dir(Path(out), run_id or spec.default_run_id(), spec, resume, overwrite)
+        protocol_impl = protocol_obj if protocol_obj is not None else spec.protocol.obj(spec.protocol_config)
+        with reporter:
+            if len(specs) > 1:
+                reporter.note(f"[bold]{spec.method.full_name}[/] ({specs.index(spec) + 1}/{len(specs)})")
+            session = RunSession(spec, run_dir, reporter)
+            output = protocol_impl.run(session)
+            result = session.result(output, forgetting=session.check_forgetting(output))
+            path = write_final(session, result)
+        outcome = RunOutcome(result, path)
+        outcomes.append(outcome)
+        if on_result is not None:
+            on_result(outcome)
+    return outcomes
+
+
+def evaluate(*, env: str, model: str = "smollm2-135m", splits: Sequence[str] = ("test",), backend: str = "hf",
+             budget: str = "smoke", seed: int = 0, out: Path | str = "runs", sets: Sequence[str] = (),
+             resume: bool = False, overwrite: bool = False, run_id: str | None = None,
+             reporter: Any = None) -> RunOutcome:
+    """Evaluate ``model`` as it is on ``splits`` of ``env`` (``agentbench eval``)."""
+    from agentbench.env import SPLITS
+    from agentbench.errors import UnknownNameError
+    from agentbench.protocols import EvaluateOnly
+
+    for s in splits:
+        if s not in SPLITS:
+            raise UnknownNameError("split", s, SPLITS)
+    [outcome] = run(method="none", env=env, protocol="eval", model=model, backend=backend, budget=budget,
+                    seed=seed, out=out, sets=sets, resume=resume, overwrite=overwrite, run_id=run_id,
+                    reporter=reporter, protocol_obj=EvaluateOnly(EvaluateOnly.Config(splits=tuple(splits))))
+    return outcome
+
+
+def _text(value: Any) -> str:
+    import json
+
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _recipe_from_sets(sets: list[str]) -> str | None:
+    """``--set protocol.rl_method=spear`` picks the RL recipe of an rl-compat run."""
+    for pair in sets:
+        key, _, value = pair.partition("=")
+        if key.strip() in ("protocol.rl_method", "rl_method"):
+            return value.strip()
+    return None
