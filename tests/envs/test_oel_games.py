@@ -9,6 +9,7 @@ does. The variants must give the same boards, rewards, episode ends and text at 
 
 from __future__ import annotations
 
+import json
 import random
 
 import numpy as np
@@ -16,6 +17,7 @@ import pytest
 import textarena as ta
 
 from agentbench import conformance
+from agentbench.env import Task
 from agentbench.envs.oel_games import (
     HELD_OUT_SEEDS,
     FrozenLakeOEL,
@@ -227,3 +229,9 @@ def test_sokoban_solver_pushes_an_unmarked_box_off_its_target_and_back():
     for move in moves:
         done, _ = game.step(f"[{move}]")
     assert done and game.close()[0] == {0: 1}
+
+
+def test_a_task_read_back_from_json_plays_the_same_game(env):
+    task = env.tasks("test")[7]
+    again = Task(task.id, task.split, json.loads(json.dumps(task.spec)))
+    assert env.reset(again) == env.reset(task) and board_of(env._game) == board_of(Reference(type(env), task.spec).game)
