@@ -12,13 +12,13 @@ import json
 import re
 from pathlib import Path
 
-from agentbench import registry
+from agentbench import locking, registry
 from agentbench.artifacts import SharedCache
 from agentbench.backends import BackendOptions
 from agentbench.budgets import Budget, get_budget
 from agentbench.env import make_config, sha256_json
 from agentbench.errors import CorruptFileError, UnknownNameError, UsageError
-from agentbench.fileio import atomic_write_text
+from agentbench.fileio import WriteError, atomic_write_text
 from agentbench.forgetting.check import ForgettingCheck, Progress
 from agentbench.forgetting.config import ForgettingConfig
 from agentbench.models import ModelRef, resolve_model
@@ -69,7 +69,9 @@ def run_standalone(*, model: str, base: str | None, budget: str, backend: str, s
            "backend": backend, "backend_options": options.model_dump(mode="json"), "seed": seed}
     name = "custom" if routed["budget"] else budget_cfg.name
     folder = out / f"forgetting__{_slug(trained.name)}__vs__{_slug(initial.name)}__{name}__s{seed}__{sha256_json(key)[:8]}"
-    folder.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise WriteError(f"cannot write {out}: not a folder")
+    locking.acquire(folder, label=str(folder))  # creates it; refuses a second process
     check = ForgettingCheck(config=config, budget=budget_cfg, backend=backend, backend_options=options,
                             shared=SharedCache(out / "shared"), seed=seed, progress=progress)
     result = check.run(initial, trained, folder, scope={"command": "agentbench forgetting"})
