@@ -19,6 +19,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from agentbench.errors import AgentbenchError
+from agentbench.fileio import DISK_FULL, WriteError, write_error
+
+RESUME_HINT = "; finished episodes are saved: free space and rerun with --resume to continue"
+_working = False
+"""True once a run has started writing its folder (a full disk then gets RESUME_HINT)."""
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
                   help="Benchmark agent-learning methods against imitation learning, fairly.")
@@ -32,7 +37,15 @@ def handles_errors(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
+        except OSError as exc:  # a full disk where no write_error() wrapped the write (torch.save, ...)
+            if exc.errno not in DISK_FULL:
+                raise
+            message = f"{write_error(exc.filename or '?', exc)}{RESUME_HINT if _working else ''}"
+            err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
         except AgentbenchError as exc:
+            if isinstance(exc, WriteError) and exc.disk_full and _working:
+                exc = WriteError(f"{exc}{RESUME_HINT}")
             # escaped: messages name fields like envs[frozenlake/test], which rich would take for markup
             err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
@@ -69,7 +82,9 @@ EnvOpt = Annotated[str, typer.Option("--env", "-e", help="environment name (agen
 ModelOpt = Annotated[str, typer.Option("--model", help="registered model, local folder or hub id")]
 BackendOpt = Annotated[str, typer.Option("--backend", help="hf, vllm or openai")]
 BudgetOpt = Annotated[str, typer.Option("--budget", help="smoke, small or paper")]
-SeedOpt = Annotated[int, typer.Option("--seed", help="seed of data order, sampling and bootstraps")]
+SEED_MAX = 2**32 - 1
+SeedOpt = Annotated[int, typer.Option("--seed", min=0, max=SEED_MAX,
+                                      help="seed of data order, sampling and bootstraps (0 to 2**32-1)")]
 OutOpt = Annotated[Path, typer.Option("--out", help="folder that receives the run folder")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="key=value for any env/method/protocol option")]
 ResumeOpt = Annotated[bool, typer.Option("--resume", help="continue the run folder, skipping finished work")]
@@ -103,28 +118,51 @@ def execute(*, method: str, env: str, protocol: str, model: str, backend: str, b
                     else env_cls.availability())
     if not availability.runnable:
         raise EnvUnavailableError(f"env {specs[0].env.full_name} cannot run here: {availability.detail}")
-    specs[0].model()  # fail early on an unknown model, before any work
+    from agentbench.models import check_loadable
+
+    check_loadable(specs[0].model())  # fail early on an unknown or broken model, before any work
+    check_device(specs[0].backend_options.device)
     if protocol_obj is None and specs[0].budget.forgetting and specs[0].forgetting.ifeval_data:
         from agentbench.forgetting.data import load_prompts
 
         load_prompts(specs[0].forgetting)  # and on a missing or malformed IF-Eval prompt file
+    global _working
+    from agentbench import locking
+
     paths, results = [], []
-    for spec in specs:
-        run_dir = prepare_run_dir(out, run_id or spec.default_run_id(), spec, resume, overwrite)
-        protocol_impl = protocol_obj if protocol_obj is not None else spec.protocol.obj(spec.protocol_config)
-        with Reporter(err_console, enabled=not quiet) as reporter:
-            if len(specs) > 1:
-                reporter.note(f"[bold]{spec.method.full_name}[/] ({specs.index(spec) + 1}/{len(specs)})")
-            session = RunSession(spec, run_dir, reporter)
-            output = protocol_impl.run(session)
-            result = session.result(output, forgetting=session.check_forgetting(output))
-            path = write_final(session, result)
-        print_result(result, path)
-        paths.append(path)
-        results.append(result)
+    try:
+        for spec in specs:
+            run_dir = prepare_run_dir(out, run_id or spec.default_run_id(), spec, resume, overwrite)
+            _working = True
+            protocol_impl = protocol_obj if protocol_obj is not None else spec.protocol.obj(spec.protocol_config)
+            with Reporter(err_console, enabled=not quiet) as reporter:
+                if len(specs) > 1:
+                    reporter.note(f"[bold]{spec.method.full_name}[/] ({specs.index(spec) + 1}/{len(specs)})")
+                session = RunSession(spec, run_dir, reporter)
+                output = protocol_impl.run(session)
+                result = session.result(output, forgetting=session.check_forgetting(output))
+                path = write_final(session, result)
+            print_result(result, path)
+            paths.append(path)
+            results.append(result)
+    finally:  # the run folders and shared-cache entries this process held
+        locking.release_all()
+        _working = False
     if len(results) > 1:
         print_comparison(results)
     return paths
+
+
+def check_device(device: str) -> None:
+    """A CUDA device asked for where there is none fails now, not after training."""
+    from agentbench.errors import UsageError
+
+    if device.startswith("cuda"):
+        import torch
+
+        index = int(device.split(":", 1)[1]) if ":" in device else 0
+        if not torch.cuda.is_available() or index >= torch.cuda.device_count():
+            raise UsageError(f"device {device!r} is not available here ({torch.cuda.device_count()} CUDA device(s))")
 
 
 def print_comparison(results) -> None:
@@ -309,7 +347,7 @@ def compare_command(
     new: Annotated[Path, typer.Argument(help="the result under test: a result.json or a run folder")],
     margin: Annotated[float, typer.Option("--margin", help="practical margin in points: smaller drops are no regression")] = 2.0,
     alpha: Annotated[float, typer.Option("--alpha", help="family-wise error rate (Holm over all metrics)")] = 0.05,
-    seed: Annotated[int, typer.Option("--seed", help="seed of the bootstraps")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=SEED_MAX, help="seed of the bootstraps")] = 0,
     json_path: Annotated[Path | None, typer.Option("--json", help="also write the comparison as JSON here")] = None,
     progress: Annotated[bool, typer.Option("--progress", help="also gate every env's progress rate")] = False,
 ) -> None:

@@ -18,12 +18,16 @@ class WriteError(AgentbenchError):
 
     exit_code = 1
 
+    def __init__(self, message: str, disk_full: bool = False):
+        super().__init__(message)
+        self.disk_full = disk_full
+
 
 def write_error(path: Path | str, exc: OSError) -> WriteError:
     """The one-line error for a failed write of ``path``."""
     target = exc.filename if isinstance(exc.filename, str) and exc.filename else path
     reason = exc.strerror or str(exc)
-    return WriteError(f"cannot write {target}: {reason}")
+    return WriteError(f"cannot write {target}: {reason}", disk_full=exc.errno in DISK_FULL)
 
 
 def _umask() -> int:

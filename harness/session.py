@@ -230,11 +230,12 @@ class RunSession:
                          bootstrap_seed=spec.seed)
 
     def backend_info(self) -> dict[str, Any]:
+        """What the result records of the backend: read off a live backend when this process
+        evaluated, else resolved the same way (a resume with nothing left to evaluate records
+        what the uninterrupted run did)."""
         if not self._backend_info:
-            from agentbench.backends.hf import chat_template_sha256, load_tokenizer
-
-            self._backend_info = {"backend": self.spec.backend, "dtype": self.spec.backend_options.dtype,
-                                  "chat_template_sha256": chat_template_sha256(load_tokenizer(self.base_model.path))}
+            self._backend_info = resolved_backend_info(self.spec.backend, self.spec.backend_options,
+                                                       self.base_model.path)
         return self._backend_info
 
     # -- forgetting ----------------------------------------------------------------------
@@ -300,6 +301,18 @@ class RunSession:
                 **({"forgetting_jsonl_sha256": file_sha256(self.run_dir / FORGETTING_FILE)} if forgetting else {})},
             comparability=comparability, comparability_key=comparability_key(comparability),
         )
+
+
+def resolved_backend_info(backend: str, options: Any, model_path: str) -> dict[str, Any]:
+    """A backend's ``describe()`` without loading the model: "auto" resolved as it would be."""
+    from agentbench.backends.hf import chat_template_sha256, load_tokenizer, pick_device, pick_dtype
+
+    info: dict[str, Any] = {"backend": backend, "dtype": options.dtype,
+                            "chat_template_sha256": chat_template_sha256(load_tokenizer(model_path))}
+    if backend == "hf":
+        device = pick_device(options.device)
+        info.update(device=str(device), dtype=str(pick_dtype(options.dtype, device)).removeprefix("torch."))
+    return info
 
 
 def _portable_path(path: str, marker: Path) -> str:

@@ -6,11 +6,12 @@ the same small protocol, so the rollout engine never knows which one it drives.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Messages = list[dict[str, str]]
 
@@ -32,6 +33,12 @@ class Completion:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: Literal["stop", "length"]
+    raw_text: str | None = None
+    """The text exactly as decoded (``text`` may be stripped); IF-Eval scores this one."""
+
+
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
 
 
 class BackendOptions(BaseModel):
@@ -42,6 +49,20 @@ class BackendOptions(BaseModel):
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N")
     dtype: str = Field("auto", description="auto (float32 on CPU, bfloat16 on GPU), float32, bfloat16, float16")
     max_batch_size: int = Field(32, ge=1, description="sequences per forward pass")
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", value):
+            raise ValueError(f"unknown device {value!r}; use one of {', '.join(DEVICES)}")
+        return value
+
+    @field_validator("dtype")
+    @classmethod
+    def _known_dtype(cls, value: str) -> str:
+        if value not in DTYPES:
+            raise ValueError(f"unknown dtype {value!r}; use one of {', '.join(DTYPES)}")
+        return value
 
 
 @runtime_checkable

@@ -118,7 +118,7 @@ class HFBackend:
         text = self.tokenizer.decode(kept, skip_special_tokens=True)
         n = len(kept) + (0 if stop_at is None else 1)
         reason = "stop" if stop_at is not None or n < limit else "length"
-        return Completion(text=text.strip(), prompt_tokens=prompt_len, completion_tokens=n, finish_reason=reason)
+        return Completion(text=text.strip(), raw_text=text, prompt_tokens=prompt_len, completion_tokens=n, finish_reason=reason)
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -24,7 +24,7 @@ from agentbench.fileio import atomic_write_text, write_error
 from agentbench.forgetting.data import IFEvalPrompt
 from agentbench.models import ModelRef
 
-ANSWERS_FORMAT = "1"
+ANSWERS_FORMAT = "2"  # 2: answers as generated (1 stored them stripped)
 ANSWERS_FILE = "answers.jsonl"
 BACKEND_FILE = "backend.json"
 
@@ -148,7 +148,7 @@ def generate_answers(
                 started = time.perf_counter()
                 completions = engine.generate([[{"role": "user", "content": p.prompt}] for p in chunk], sampling)
                 seconds = time.perf_counter() - started
-                rows = [{"batch": index, "key": p.key, "response": c.text, "completion_tokens": c.completion_tokens,
+                rows = [{"batch": index, "key": p.key, "response": c.raw_text if c.raw_text is not None else c.text, "completion_tokens": c.completion_tokens,
                          "finish_reason": c.finish_reason, "batch_seconds": seconds}
                         for p, c in zip(chunk, completions)]
                 log.append(rows)
