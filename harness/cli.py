@@ -22,8 +22,6 @@ from agentbench.errors import AgentbenchError
 from agentbench.fileio import DISK_FULL, WriteError, write_error
 
 RESUME_HINT = "; finished episodes are saved: free space and rerun with --resume to continue"
-_working = False
-"""True once a run has started writing its folder (a full disk then gets RESUME_HINT)."""
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
                   help="Benchmark agent-learning methods against imitation learning, fairly.")
@@ -37,15 +35,13 @@ def handles_errors(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except OSError as exc:  # a full disk where no write_error() wrapped the write (torch.save, ...)
+        except OSError as exc:  # a full disk where no write_error() wrapped the write
             if exc.errno not in DISK_FULL:
                 raise
-            message = f"{write_error(exc.filename or '?', exc)}{RESUME_HINT if _working else ''}"
-            err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]error:[/] {escape(str(write_error(exc.filename or '?', exc)))}",
+                              highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
         except AgentbenchError as exc:
-            if isinstance(exc, WriteError) and exc.disk_full and _working:
-                exc = WriteError(f"{exc}{RESUME_HINT}")
             # escaped: messages name fields like envs[frozenlake/test], which rich would take for markup
             err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
@@ -126,14 +122,12 @@ def execute(*, method: str, env: str, protocol: str, model: str, backend: str, b
         from agentbench.forgetting.data import load_prompts
 
         load_prompts(specs[0].forgetting)  # and on a missing or malformed IF-Eval prompt file
-    global _working
     from agentbench import locking
 
     paths, results = [], []
     try:
         for spec in specs:
             run_dir = prepare_run_dir(out, run_id or spec.default_run_id(), spec, resume, overwrite)
-            _working = True
             protocol_impl = protocol_obj if protocol_obj is not None else spec.protocol.obj(spec.protocol_config)
             with Reporter(err_console, enabled=not quiet) as reporter:
                 if len(specs) > 1:
@@ -145,9 +139,16 @@ def execute(*, method: str, env: str, protocol: str, model: str, backend: str, b
             print_result(result, path)
             paths.append(path)
             results.append(result)
+    except WriteError as exc:
+        if exc.disk_full:
+            raise WriteError(f"{exc}{RESUME_HINT}", disk_full=True) from exc
+        raise
+    except OSError as exc:  # a full disk where no write_error() wrapped the write (torch.save, ...)
+        if exc.errno in DISK_FULL:
+            raise WriteError(f"{write_error(exc.filename or '?', exc)}{RESUME_HINT}", disk_full=True) from exc
+        raise
     finally:  # the run folders and shared-cache entries this process held
         locking.release_all()
-        _working = False
     if len(results) > 1:
         print_comparison(results)
     return paths
