@@ -405,26 +405,38 @@ def print_comparison_table(c) -> None:
 def serve_env_command(
     env: Annotated[str, typer.Argument(help="environment name (agentbench list envs)")],
     host: Annotated[str, typer.Option("--host", help="address to listen on; 0.0.0.0 for other hosts")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="port to listen on (0: any free port)")] = 8000,
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="port to listen on (0: any free port)")] = 8000,
     set_: Annotated[list[str] | None, typer.Option("--set", help="key=value for any env option")] = None,
-    max_sessions: Annotated[int, typer.Option("--max-sessions", help="live sessions at most")] = 64,
+    max_sessions: Annotated[int, typer.Option("--max-sessions", min=1, help="live sessions at most")] = 64,
     idle_timeout: Annotated[float, typer.Option(
-        "--idle-timeout", help="seconds after which an idle session may be evicted for a new one")] = 600.0,
-    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level (info logs requests)")] = "warning",
+        "--idle-timeout", min=0.001, help="seconds after which an idle session may be evicted for a new one")] = 600.0,
+    log_level: Annotated[str, typer.Option(
+        "--log-level", help="uvicorn log level: critical, error, warning, info (logs requests), debug, trace")] = "warning",
+    token: Annotated[str | None, typer.Option(
+        "--token", envvar="AGENTBENCH_ENV_TOKEN", show_envvar=False,
+        help="a shared secret every request must carry (clients: --set token=... or $AGENTBENCH_ENV_TOKEN)")] = None,
 ) -> None:
     """Serve ENV over AgentGym's HTTP protocol (drive it with --env agentgym:ENV --set url=...)."""
-    from agentbench.agentgym.server import serve
+    from agentbench.agentgym.server import LOG_LEVELS, is_loopback, serve
     from agentbench.agentgym.service import EnvService, ServedEnv
+    from agentbench.errors import UnknownNameError
 
+    if log_level.lower() not in LOG_LEVELS:
+        raise UnknownNameError("log level", log_level, LOG_LEVELS)
     service = EnvService(ServedEnv.from_registry(env, set_ or []), max_sessions=max_sessions,
                          idle_timeout_s=idle_timeout)
+    if not is_loopback(host):
+        err_console.print(f"[yellow]warning:[/] listening on {host}: anyone who can reach this address can drive "
+                          f"the env{'' if token else ' (no authentication; pass --token to require a shared secret)'}",
+                          highlight=False, soft_wrap=True)
 
     def ready(url: str) -> None:
         console.print(f"serving {service.served.full_name} on {url} (AgentGym protocol, at most {max_sessions} "
-                      f"sessions); use it with --env agentgym:{service.served.full_name} --set url={url}",
+                      f"sessions); use it with --env agentgym:{service.served.full_name} --set url={url}"
+                      + (" and the token (--set token=... or $AGENTBENCH_ENV_TOKEN)" if token else ""),
                       highlight=False, soft_wrap=True)
 
-    serve(service, host, port, log_level=log_level, on_ready=ready)
+    serve(service, host, port, log_level=log_level.lower(), on_ready=ready, token=token)
 
 
 @app.command("check-env")
