@@ -76,7 +76,7 @@ def _configure_threads() -> None:
 MethodOpt = Annotated[str, typer.Option("--method", "-m", help="method name (agentbench list methods)")]
 EnvOpt = Annotated[str, typer.Option("--env", "-e", help="environment name (agentbench list envs)")]
 ModelOpt = Annotated[str, typer.Option("--model", help="registered model, local folder or hub id")]
-BackendOpt = Annotated[str, typer.Option("--backend", help="hf, vllm or openai")]
+BackendOpt = Annotated[str, typer.Option("--backend", help="a registered backend (agentbench list backends)")]
 BudgetOpt = Annotated[str, typer.Option("--budget", help="smoke, small or paper")]
 SEED_MAX = 2**32 - 1
 SeedOpt = Annotated[int, typer.Option("--seed", min=0, max=SEED_MAX,
@@ -209,7 +209,7 @@ def print_result(result, path: Path) -> None:
 def run_command(
     method: MethodOpt,
     env: EnvOpt,
-    protocol: Annotated[str, typer.Option("--protocol", "-p", help="in-domain, ood, rl-compat or scaling")] = "in-domain",
+    protocol: Annotated[str, typer.Option("--protocol", "-p", help="a registered protocol (agentbench list protocols)")] = "in-domain",
     model: ModelOpt = "smollm2-135m",
     backend: BackendOpt = "hf",
     budget: BudgetOpt = "smoke",
