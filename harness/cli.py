@@ -199,7 +199,11 @@ def print_result(result, path: Path) -> None:
                   f"{t.env_steps} env steps, {t.wall_time_s:.0f} s")
     if result.forgetting is not None:
         f = result.forgetting
-        console.print(f"forgetting (IF-Eval prompt-level strict): {100 * f.before.prompt_level_strict:.1f}% -> "
+        from agentbench.publish.text import ifeval_token_limit
+
+        limit = ifeval_token_limit(f)
+        console.print(f"forgetting (IF-Eval prompt-level strict{f', answers of at most {limit} tokens' if limit else ''}): "
+                      f"{100 * f.before.prompt_level_strict:.1f}% -> "
                       f"{100 * f.after.prompt_level_strict:.1f}% (p={f.test.p_value:.3g}, {f.test.name})")
     console.print(f"result: {path}")
 
@@ -289,7 +293,11 @@ FORGETTING_ROWS = {"prompt_level_strict": "prompt-level strict", "prompt_level_l
 def print_forgetting(f, path: Path) -> None:
     models = f.extra.get("models", {})
     before, after = models.get("before", {}).get("name", "before"), models.get("after", {}).get("name", "after")
-    table = Table(title=f"IF-Eval forgetting: {before} -> {after} ({f.n} prompts)")
+    from agentbench.publish.text import ifeval_token_limit
+
+    limit = ifeval_token_limit(f)
+    table = Table(title=f"IF-Eval forgetting: {before} -> {after} ({f.n} prompts"
+                        f"{f', answers of at most {limit} tokens' if limit else ''})")
     for col in ("metric", "before", "after", "delta", "95% CI of delta"):
         table.add_column(col, justify="left" if col == "metric" else "right")
     intervals = f.test.details.get("bootstrap", {}).get("intervals", {})
