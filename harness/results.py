@@ -80,7 +80,7 @@ class ModelInfo(_Doc):
     dtype: str
     """Precision used for evaluation."""
     backend: str
-    """Generation backend: hf, vllm or openai."""
+    """Generation backend: a registered backend name (agentbench list backends)."""
     chat_template_sha256: str
     """sha256 of the chat template used to render prompts."""
     checkpoint_path: str | None = None
@@ -106,7 +106,7 @@ class GenerationInfo(_Doc):
 
 class ProtocolInfo(_Doc):
     name: str
-    """in-domain, ood, rl-compat or scaling."""
+    """A registered protocol name (agentbench list protocols)."""
     version: str
     """The protocol implementation's version."""
     budget: str

@@ -145,7 +145,7 @@ From 8 result files. Cells: success rate in % with its 95% interval; bold: the b
 
 ## in-domain
 
-| method (model) | frozenlake/test tasks 7f8246 | frozenlake/test tasks 4eb640 | sokoban/test | forgetting Δ (p) | opt. steps | train tokens | env steps |
+| method (model) | frozenlake/test tasks 7f8246 | frozenlake/test tasks 4eb640 | sokoban/test | forgetting Δ (p, IF-Eval token limit) | opt. steps | train tokens | env steps |
 |:---|---:|---:|---:|---:|---:|---:|---:|
 | il (tiny) eval_tasks=16 | – | 50.0 [28.0, 72.0] | – | – | 8 | 7,610 | 30 |
 | il (tiny) eval_tasks=8 | 37.5 [13.7, 69.4] | – | 14.3 [2.6, 51.3]<sup>2</sup> | -2.0 (p=0.5) / – | 8 / 6 | 7,610 / 5,000 | 30 / 40 |
@@ -169,7 +169,7 @@ Rows that combine several runs (one per env) list forgetting and compute per run
 
 ## ood
 
-| method (model) | frozenlake/test | frozenlake/ood | forgetting Δ (p) | opt. steps | train tokens | env steps |
+| method (model) | frozenlake/test | frozenlake/ood | forgetting Δ (p, IF-Eval token limit) | opt. steps | train tokens | env steps |
 |:---|---:|---:|---:|---:|---:|---:|
 | il (tiny) | 37.5 [13.7, 69.4] | 12.5 [2.2, 47.1] | – | 8 | 7,610 | 30 |
 | sr (tiny) | **75.0 [40.9, 92.9]** | **50.0 [21.5, 78.5]** | – | 8 | 20,000 | 94 |
@@ -204,7 +204,7 @@ EXPECTED_LATEX = """\
 \\caption{Protocol in-domain: success rate in \\% with 95\\% interval; bold: best in the column.}
 \\begin{tabular}{lrrrrrrr}
 \\toprule
-method (model) & frozenlake/test tasks 7f8246 & frozenlake/test tasks 4eb640 & sokoban/test & forgetting $\\Delta$ (p) & opt. steps & train tokens & env steps \\\\
+method (model) & frozenlake/test tasks 7f8246 & frozenlake/test tasks 4eb640 & sokoban/test & forgetting $\\Delta$ (p, IF-Eval token limit) & opt. steps & train tokens & env steps \\\\
 \\midrule
 il (tiny) eval\\_tasks=16 & -- & 50.0 [28.0, 72.0] & -- & -- & 8 & 7,610 & 30 \\\\
 il (tiny) eval\\_tasks=8 & 37.5 [13.7, 69.4] & -- & 14.3 [2.6, 51.3]\\textsuperscript{2} & -2.0 (p=0.5) / -- & 8 / 6 & 7,610 / 5,000 & 30 / 40 \\\\
@@ -246,7 +246,7 @@ Rows that combine several runs (one per env) list forgetting and compute per run
 \\caption{Protocol ood: success rate in \\% with 95\\% interval; bold: best in the column.}
 \\begin{tabular}{lrrrrrr}
 \\toprule
-method (model) & frozenlake/test & frozenlake/ood & forgetting $\\Delta$ (p) & opt. steps & train tokens & env steps \\\\
+method (model) & frozenlake/test & frozenlake/ood & forgetting $\\Delta$ (p, IF-Eval token limit) & opt. steps & train tokens & env steps \\\\
 \\midrule
 il (tiny) & 37.5 [13.7, 69.4] & 12.5 [2.2, 47.1] & -- & 8 & 7,610 & 30 \\\\
 sr (tiny) & \\textbf{75.0 [40.9, 92.9]} & \\textbf{50.0 [21.5, 78.5]} & -- & 8 & 20,000 & 94 \\\\

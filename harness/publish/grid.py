@@ -9,7 +9,7 @@ from agentbench.publish.collect import LoadedResult
 from agentbench.publish.reference import ReferenceTable
 from agentbench.publish.text import axis_value, count, rate_text
 
-FORGETTING_HEADER = "forgetting Δ (p)"
+FORGETTING_HEADER = "forgetting Δ (p, IF-Eval token limit)"
 
 
 @dataclass(frozen=True)
