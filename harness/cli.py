@@ -21,7 +21,6 @@ from rich.table import Table
 from agentbench.errors import AgentbenchError
 from agentbench.fileio import DISK_FULL, write_error
 
-
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
                   help="Benchmark agent-learning methods against imitation learning, fairly.")
 # Wide enough for the result table when output is not a terminal (CI logs, pipes).

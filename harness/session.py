@@ -165,7 +165,7 @@ class RunSession:
             return load_train_output(marker)
 
         def depend_on(name: str, config: BaseModel | None) -> TrainOutput:
-            return self._dependency(name, config, expert_loader(), model, budget, label)
+            return self.dependency(name, config, expert_loader(), model, budget, label)
 
         ctx = TrainContext(
             env_name=self.spec.env.full_name, make_env=self.make_env, base_model=model, budget=budget,
@@ -186,7 +186,7 @@ class RunSession:
             save_train_output(self.shared.folder("trained", key) / "train_output.json", out)
         return out
 
-    def _dependency(self, name: str, config: BaseModel | None, expert: ExpertData, model: ModelRef,
+    def dependency(self, name: str, config: BaseModel | None, expert: ExpertData, model: ModelRef,
                     budget: Budget, label: str) -> TrainOutput:
         method_cls = registry.methods.get(name)
         method = method_cls(config if config is not None else method_cls.Config())
@@ -310,10 +310,11 @@ class RunSession:
                             checkpoint_path=trained.path if trained else None,
                             checkpoint_sha256=trained.weights_sha256() if trained else None),
             generation=generation, protocol=protocol, train=output.train, envs=output.envs,
-            scaling=output.scaling, forgetting=forgetting,
+            scaling=output.scaling, rl_compat=output.rl_compat, forgetting=forgetting,
             artifacts={"episodes_jsonl_sha256": episodes_sha256(episodes), **{
                 f"{p.parent.relative_to(self.run_dir)}/episodes_jsonl_sha256": episodes_sha256(p)
-                for p in sorted(self.run_dir.glob("points/*/episodes.jsonl"))},
+                for p in sorted([*self.run_dir.glob("points/*/episodes.jsonl"),
+                                 *self.run_dir.glob("starts/*/*/episodes.jsonl")])},
                 **({"forgetting_jsonl_sha256": file_sha256(self.run_dir / FORGETTING_FILE)} if forgetting else {})},
             comparability=comparability, comparability_key=comparability_key(comparability),
         )

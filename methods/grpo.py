@@ -32,8 +32,8 @@ from agentbench.training.trainer import OptimConfig, PolicyTrainer
 # Per budget: (steps, tasks per step, group size, learning rate). ``paper`` follows verl-agent's
 # ALFWorld/WebShop scripts (16 envs x group 8, lr 1e-6); smoke and small fit this 2-core CPU.
 PRESETS: dict[str, dict[str, Any]] = {
-    "smoke": {"steps": 6, "tasks_per_step": 4, "group_size": 4, "learning_rate": 2e-5},
-    "small": {"steps": 40, "tasks_per_step": 8, "group_size": 4, "learning_rate": 2e-5},
+    "smoke": {"steps": 4, "tasks_per_step": 2, "group_size": 4, "learning_rate": 2e-5},
+    "small": {"steps": 16, "tasks_per_step": 4, "group_size": 4, "learning_rate": 2e-5},
     "paper": {"steps": 150, "tasks_per_step": 16, "group_size": 8, "learning_rate": 1e-6},
 }
 

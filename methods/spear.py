@@ -27,10 +27,10 @@ import torch
 from pydantic import Field
 
 from agentbench.method import TrainContext
+from agentbench.methods.grpo import GRPO, GRPOConfig
 from agentbench.training.batch import TokenSample
 from agentbench.training.losses import ClippedPGLoss
 from agentbench.training.rl import ReplayBuffer, cosine_decay, cosine_ramp, is_env_error, shaped_reward
-from agentbench.methods.grpo import GRPO, GRPOConfig
 
 
 class SPEARConfig(GRPOConfig):

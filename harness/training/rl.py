@@ -12,8 +12,8 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from agentbench.trajectory import EpisodeRecord, Termination
 from agentbench.training.batch import TokenSample
+from agentbench.trajectory import EpisodeRecord, Termination
 
 
 @dataclass(frozen=True)
