@@ -75,6 +75,8 @@ class TauBenchConfig(EnvConfig):
     user_max_new_tokens: int = Field(96, ge=8, description="tokens per customer message")
     max_result_chars: int = Field(3000, ge=100, description="tool results are cut to this many characters")
     policy: bool = Field(True, description="put the domain's policy document in the first observation")
+    tool_docs: Literal["full", "signatures"] = Field(
+        "full", description="tools in the first observation: typed signature and description, or names and parameters only")
 
 
 @dataclass
@@ -197,7 +199,11 @@ class TauBench(BaseEnv):
         header = [f"Domain: {domain}."]
         if self.config.policy:
             header.append(f"Policy:\n{data.policy.strip()}")
-        header.append("Tools:\n" + "\n".join(t.describe() for t in DOMAIN_TOOLS[domain].values()))
+        tools = DOMAIN_TOOLS[domain].values()
+        if self.config.tool_docs == "full":
+            header.append("Tools:\n" + "\n".join(t.describe() for t in tools))
+        else:
+            header.append("Tools: " + "; ".join(f"{t.name}({', '.join(t.signature.parameters)})" for t in tools))
         return "\n\n".join([*header, f"You: {GREETING}", f"Customer: {first}"])
 
     def step(self, action: str) -> Step:

@@ -211,3 +211,11 @@ def test_eval_runs_with_the_scripted_user_and_tiny_model(tmp_path, tiny_model):
     result_file = next(tmp_path.glob("*/result.json"))
     env_result = json.loads(result_file.read_text())["envs"][0]
     assert env_result["name"] == "tau-bench" and env_result["n_episodes"]["completed"] == 2
+
+
+def test_compact_first_observation(env):
+    compact = TauBench.from_params({"user": "scripted", "policy": False, "tool_docs": "signatures"})
+    task = compact.tasks("test")[0]
+    short, full = compact.reset(task), env.reset(task)
+    assert "Policy:" in full and "Policy:" not in short and len(short) < len(full) / 4
+    assert "get_order_details(order_id)" in short
