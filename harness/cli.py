@@ -411,6 +411,13 @@ def check_env_command(
     params = parse_sets(set_ or [], {"env": cls.Config})["env"]
     if resolved.variant is not None:
         params.setdefault("variant", resolved.variant)
+    # An env may name the settings its contract is checked under (tau-bench: the scripted user, so
+    # that no user model is loaded); --set overrides them.
+    defaults = {k: v for k, v in getattr(cls, "conformance_params", {}).items() if k not in params}
+    params.update(defaults)
+    if defaults:
+        console.print(f"checked with {', '.join(f'{k}={v}' for k, v in defaults.items())} "
+                      "(the env's conformance settings; --set to override)", highlight=False)
     instance = cls.from_params(params)
     available = cls.availability_for(instance.config)
     if not available.runnable:
