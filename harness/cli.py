@@ -493,10 +493,10 @@ def _availability(env_cls) -> str:
     try:
         a = env_cls.availability()
     except Exception as exc:  # a plugin's check must not break the listing
-        return f"[red]check failed: {exc}[/]"
+        return f"[red]check failed: {escape(str(exc))}[/]"
     if a.runnable:
-        return f"yes: {a.detail}" if a.detail else "yes"
-    return f"[yellow]no[/]: {a.detail}"
+        return f"yes: {escape(a.detail)}" if a.detail else "yes"
+    return f"[yellow]no[/]: {escape(a.detail)}"  # escaped: "needs agentbench[webarena]" is not markup
 
 
 def main() -> None:

@@ -48,8 +48,8 @@ def browser_availability() -> Availability:
     """Whether Playwright and a Chromium binary are present."""
     try:
         import playwright.sync_api  # noqa: F401
-    except ImportError as exc:
-        return Availability(False, needs_extra("webarena", exc.name or "playwright"))
+    except ImportError:
+        return Availability(False, needs_extra("webarena", "playwright"))
     path = chromium_path()
     if not (os.path.isfile(path) or shutil.which(path)):
         return Availability(False, f"no Chromium at {path}: apt-get install -y chromium "
