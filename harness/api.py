@@ -66,6 +66,10 @@ def run(*, method: str | Sequence[str], env: str, protocol: str = "in-domain", m
 
     check_loadable(specs[0].model())  # fail early on an unknown or broken model, before any work
     check_device(specs[0].backend_options.device)
+    if specs[0].budget.forgetting and any(s.method.name != "none" for s in specs):
+        from agentbench.forgetting.verify import require_forgetting_extra
+
+        require_forgetting_extra("the forgetting check (IF-Eval; --set budget.forgetting=false skips it)")
     if protocol_obj is None and specs[0].budget.forgetting and specs[0].forgetting.ifeval_data:
         from agentbench.forgetting.data import load_prompts
 

@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from agentbench.errors import AgentbenchError
+from agentbench.extras import require_extra
 from agentbench.fileio import DISK_FULL, write_error
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
@@ -216,6 +217,9 @@ def forgetting_command(
 ) -> None:
     """IF-Eval instruction following of MODEL against its initial model, with a paired test."""
     _configure_threads()
+    from agentbench.forgetting.verify import require_forgetting_extra
+
+    require_forgetting_extra()
     from agentbench.forgetting.standalone import run_standalone
     from agentbench.progress import Reporter
 
@@ -279,6 +283,8 @@ def publish_command(
 ) -> None:
     """Leaderboard tables and plots from the result files under FOLDER."""
     from agentbench.publish import publish
+
+    require_extra("matplotlib", extra="publish", what="agentbench publish")  # it draws the plots
 
     published = publish(folder, format_, out, reference=reference, strict=strict)
     for message in published.messages:
@@ -364,6 +370,8 @@ def serve_env_command(
         help="a shared secret every request must carry (clients: --set token=... or $AGENTBENCH_ENV_TOKEN)")] = None,
 ) -> None:
     """Serve ENV over AgentGym's HTTP protocol (drive it with --env agentgym:ENV --set url=...)."""
+    for module in ("starlette", "uvicorn"):
+        require_extra(module, extra="agentgym", what="agentbench serve-env")
     from agentbench.agentgym.server import LOG_LEVELS, is_loopback, serve
     from agentbench.agentgym.service import EnvService, ServedEnv
     from agentbench.errors import UnknownNameError
@@ -492,10 +500,10 @@ def _availability(env_cls) -> str:
     try:
         a = env_cls.availability()
     except Exception as exc:  # a plugin's check must not break the listing
-        return f"[red]check failed: {exc}[/]"
+        return f"[red]check failed: {escape(str(exc))}[/]"
     if a.runnable:
-        return f"yes: {a.detail}" if a.detail else "yes"
-    return f"[yellow]no[/]: {a.detail}"
+        return f"yes: {escape(a.detail)}" if a.detail else "yes"
+    return f"[yellow]no[/]: {escape(a.detail)}"  # escaped: "needs agentbench[webarena]" is not markup
 
 
 def main() -> None:

@@ -29,6 +29,7 @@ from typing import Any
 
 from agentbench.envs.bfcl.calls import Call, parse_calls
 from agentbench.envs.bfcl.data import Entry, function_docs
+from agentbench.extras import require_extra
 
 _BACKEND = "bfcl_eval.eval_checker.multi_turn_eval.func_source_code"
 _MODULES = {
@@ -120,7 +121,7 @@ def canonical(text: str, entry: Entry) -> list[str]:
 
 
 def _execute(call: PreparedCall) -> str:
-    import mpmath
+    mpmath = require_extra("mpmath", extra="bfcl", what="env bfcl")
 
     precision = mpmath.mp.dps
     try:

@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from agentbench.env import Availability
+from agentbench.extras import needs_extra, require_extra
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ def browser_availability() -> Availability:
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
-        return Availability(False, "install Playwright for Python (pip install playwright)")
+        return Availability(False, needs_extra("webarena", "playwright"))
     path = chromium_path()
     if not (os.path.isfile(path) or shutil.which(path)):
         return Availability(False, f"no Chromium at {path}: apt-get install -y chromium "
@@ -199,7 +200,8 @@ class BrowserHost:
 
     def browser(self):
         if self._browser is None or not self._browser.is_connected():
-            from playwright.sync_api import sync_playwright
+            sync_playwright = require_extra("playwright.sync_api", extra="webarena", what="env webarena-lite",
+                                            package="playwright").sync_playwright
 
             if self._playwright is None:
                 self._playwright = sync_playwright().start()
