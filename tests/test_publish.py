@@ -542,3 +542,123 @@ def test_rows_of_one_method_with_other_settings_are_labelled_by_the_settings_tha
         update={"config": {"lora": False, "epochs": 1.0}, "config_sha256": _sha("il-one-epoch")})})
     board = build_board(_loaded([default, one_epoch]))
     assert [r.label for r in board.tables[0].rows] == ["il (tiny) epochs=1.0", "il (tiny) epochs=None"]
+
+
+# -- rl-compat results and the paired marks ---------------------------------------------------
+
+RL_STARTS = {"none": (0, 2), "il": (4, 8), "iwm": (3, 15)}
+"""start -> (successes before RL, after RL), of 16 test tasks (nested: task i solved for i < count)."""
+
+
+def rl_compat_folder(root: Path, starts: dict[str, tuple[int, int]] | None = None, name: str = "rl") -> Path:
+    """An rl-compat run folder as the protocol writes it: the headline start's (il's) after-RL episodes
+    at the top, every other start's under ``starts/<start>/{before,after}``."""
+    from agentbench.method import RLStep
+    from agentbench.results import RLCompatCell, RLCompatStart
+
+    starts = starts or RL_STARTS
+    entries, headline_env = [], None
+    folder = root / name
+    for i, (start, (before, after)) in enumerate(starts.items()):
+        b_env, a_env = _env("frozenlake", "test", before, n=16), _env("frozenlake", "test", after, n=16)
+        steps = [RLStep(step=s, mean_reward=0.1 * s + 0.05 * i, success=min(1.0, 0.1 * s + 0.2 * i),
+                        invalid_action_rate=0.1, episode_length=4.0) for s in range(1, 4)]
+        entries.append(RLCompatStart(
+            start=start, folder=f"starts/{start}", checkpoint_sha256=None if start == "none" else _sha(start),
+            start_train=Compute(optimizer_steps=0 if start == "none" else 12),
+            rl_train=Compute(optimizer_steps=3, rl_steps=steps),
+            cells=[RLCompatCell(split="test", before=b_env, after=a_env)]))
+        write_episodes(folder / "starts" / start / "before" / "episodes.jsonl", episodes_of(b_env))
+        headline = i == 1
+        write_episodes(folder / ("episodes.jsonl" if headline else f"starts/{start}/after/episodes.jsonl"),
+                       episodes_of(a_env))
+        if headline:
+            headline_env = a_env
+    result = make_result("grpo", [headline_env], protocol="rl-compat")
+    result = result.model_copy(update={"rl_compat": entries, "run_id": name})
+    write_result(result, folder / "result.json")
+    read_result(folder / "result.json")
+    return folder
+
+
+def test_rl_compat_result_is_published_as_a_table_and_a_curve(tmp_path):
+    rl_compat_folder(tmp_path / "runs")
+    published = publish(tmp_path / "runs", "md", tmp_path / "site" / "board.md")
+    text = published.document.read_text()
+    assert "## rl-compat: grpo from each start (tiny, seed 0, budget custom)" in text
+    assert ("| start | evaluation | before RL | after RL | Δ after - before [95% CI] (p) | vs il (points, p) | "
+            "start opt. steps | RL opt. steps |") in text
+    # none: 0 -> 2 of 16; il: 4 -> 8; iwm 3 -> 15, ahead of il's 8 after RL by 7 discordant pairs (p = 2/2^7)
+    # (the interval is McNemar's, conditional on the discordant pairs, as `compare` reports it)
+    assert "| none | frozenlake/test | 0.0 [0.0, 19.4] | 12.5 [3.5, 36.0] | +12.5 [-8.5, +12.5] (p=0.5) | " \
+           "-37.5 (p=0.0312) | 0 | 3 |" in text
+    assert "| il | frozenlake/test | 25.0 [10.2, 49.5] | 50.0 [28.0, 72.0] | +25.0 [-5.1, +25.0] (p=0.125) | – | " \
+           "12 | 3 |" in text
+    assert "| iwm | frozenlake/test | 18.8 [6.6, 43.0] | **93.8 [71.7, 98.9]** | +75.0 [+35.3, +75.0] (p=0.000488) | " \
+           "+43.8 (p=0.0156) | 12 | 3 |" in text
+    assert "RL steps logged per start: none 3, il 3, iwm 3." in text
+    assert "## rl-compat\n" not in text  # the run is not also a row of a generic table
+    (curve,) = [p for p in published.images if "rl-compat" in p.name]
+    assert f"]({curve.name})" in text and curve.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    latex = publish(tmp_path / "runs", "latex", tmp_path / "site" / "board.tex").document.read_text()
+    assert r"iwm & frozenlake/test & 18.8 [6.6, 43.0] & \textbf{93.8 [71.7, 98.9]}" in latex
+    assert rf"\includegraphics[width=0.9\linewidth]{{{curve.name}}}" in latex
+    html = publish(tmp_path / "runs", "html", tmp_path / "site" / "board.html").document.read_text()
+    assert '<section id="rl-compat-0">' in html and html.count("data:image/png;base64,") == 1
+
+
+def test_rl_compat_ties_when_no_start_is_ahead_by_a_paired_test(tmp_path):
+    rl_compat_folder(tmp_path / "runs", {"none": (0, 6), "il": (4, 8), "iwm": (3, 9)})
+    text = publish(tmp_path / "runs", "md", tmp_path / "board.md").document.read_text()
+    assert "**" not in text.split("## rl-compat")[1]
+    rows = [line for line in text.splitlines() if line.startswith("| none |") or line.startswith("| i")]
+    assert ["†" in line.split(" | ")[3] for line in rows] == [True, True, True]  # 37.5, 50.0, 56.2: one tie group
+
+
+def _column_board(tmp_path, counts: dict[str, int], solved: dict[str, list[int]] | None = None):
+    results = [make_result(m, [_env("frozenlake", "test", k, n=16)]) for m, k in counts.items()]
+    folder = write_results(tmp_path / "runs", results, episodes=False)
+    for r in results:
+        (env,) = r.envs
+        write_episodes(folder / r.run_id / "episodes.jsonl", episodes_of(env, (solved or {}).get(r.method.name)))
+    from agentbench.publish.collect import collect
+
+    (table,) = build_board(collect(folder).results).tables
+    return {row.system["method"]: row for row in table.rows}, table
+
+
+def test_best_needs_a_paired_win_over_the_runner_up(tmp_path):
+    rows, table = _column_board(tmp_path, {"il": 2, "iwm": 10, "sr": 3})
+    (col,) = table.columns
+    cells = {m: r.cells[col.key] for m, r in rows.items()}
+    assert cells["iwm"].best and not any(c.tie for c in cells.values())  # 8 discordant pairs vs sr, p = 2/2^7
+    assert not cells["il"].best and not cells["sr"].best
+    assert rows["iwm"].vs_il(table.columns) == "+50.0 (p=0.00781)"
+    assert rows["sr"].vs_il(table.columns) == "+6.2 (p=1)"
+    assert rows["il"].vs_il(table.columns) is None
+
+
+def test_a_higher_rate_on_other_episodes_is_a_tie_not_a_win(tmp_path):
+    # sr solves 6 tasks, il 5 others: 11 discordant pairs, 6 to 5 -> no paired difference; iwm (0) is separated.
+    rows, table = _column_board(tmp_path, {"il": 5, "sr": 6, "iwm": 0},
+                                {"il": [0, 1, 2, 3, 4], "sr": [5, 6, 7, 8, 9, 10], "iwm": []})
+    (col,) = table.columns
+    cells = {m: r.cells[col.key] for m, r in rows.items()}
+    assert cells["sr"].tie and cells["il"].tie and not cells["iwm"].tie
+    assert not any(c.best for c in cells.values())
+    assert rows["sr"].vs_il(table.columns) == "+6.2 (p=1)"
+    assert rows["iwm"].vs_il(table.columns) == "-31.2 (p=0.0625)"
+
+
+def test_vs_il_is_empty_without_il_or_without_episodes(tmp_path):
+    rows, table = _column_board(tmp_path, {"iwm": 10, "sr": 3})
+    assert all(r.vs_il(table.columns) is None for r in rows.values())
+    no_episodes = build_board(_loaded([make_result("il", [_env("frozenlake", "test", 2)]),
+                                       make_result("iwm", [_env("frozenlake", "test", 7)])]))
+    assert all(r.vs_il(no_episodes.tables[0].columns) is None for r in no_episodes.tables[0].rows)
+
+
+def test_publish_is_deterministic(runs, tmp_path):
+    rl_compat_folder(runs)
+    first = _publish_text(runs, "md", tmp_path / "a.md")
+    assert _publish_text(runs, "md", tmp_path / "b.md") == first.replace("a-", "b-")
