@@ -304,12 +304,15 @@ def compare_command(
     seed: Annotated[int, typer.Option("--seed", min=0, max=SEED_MAX, help="seed of the bootstraps")] = 0,
     json_path: Annotated[Path | None, typer.Option("--json", help="also write the comparison as JSON here")] = None,
     progress: Annotated[bool, typer.Option("--progress", help="also gate every env's progress rate")] = False,
+    cell: Annotated[str | None, typer.Option(
+        "--cell", help="rl-compat results: gate one start's cell, START (after RL) or START/before|after "
+                       "(default: the top-level envs)")] = None,
 ) -> None:
     """Statistical regression gate between two results: exit 0 pass, 1 regression, 2 inconclusive,
     3 not comparable."""
     from agentbench.compare import compare, write_comparison
 
-    comparison = compare(base, new, margin=margin, alpha=alpha, seed=seed, progress=progress)
+    comparison = compare(base, new, margin=margin, alpha=alpha, seed=seed, progress=progress, cell=cell)
     print_comparison_table(comparison)
     if json_path is not None:
         write_comparison(comparison, json_path)
@@ -322,8 +325,8 @@ VERDICT_STYLES = {"pass": "bold green", "regression": "bold red", "inconclusive"
 
 def print_comparison_table(c) -> None:
     level = f"{100 * (1 - c.alpha):g}%"
-    console.print(f"BASE {c.base.run_id} ({c.base.method})\nNEW  {c.new.run_id} ({c.new.method})",
-                  highlight=False, soft_wrap=True)
+    console.print(f"BASE {c.base.run_id} ({c.base.method})\nNEW  {c.new.run_id} ({c.new.method})"
+                  + (f"\ncell {c.cell} (rl-compat)" if c.cell else ""), highlight=False, soft_wrap=True)
     table = Table(title=f"NEW vs BASE: margin {c.margin:g} points, alpha {c.alpha:g}, Holm over "
                         f"{len(c.metrics)} metric(s)")
     for col in ("metric", "pairs", "BASE", "NEW", "delta", f"{level} CI", "LB Holm", "p", "p Holm",
