@@ -264,7 +264,10 @@ def _branch_from_policy_scores(expert: ExpertData, make_env: Callable[[], Env], 
                 if not acts:
                     counters["states_without_admissible_actions"] += 1
                     continue
-                picked = sample_without_replacement(acts, policy_distribution(logps, temperature), k, rng)
+                if temperature <= 0:  # the k most likely
+                    picked = [a for _, a in sorted(zip(logps, acts), key=lambda x: -x[0])][:k]
+                else:
+                    picked = sample_without_replacement(acts, policy_distribution(logps, temperature), k, rng)
                 counters["policy_sampled"] += len(picked)
                 data.branches.extend(_execute(env, expert, state, [(a, react_response(a), False) for a in picked],
                                               data))
