@@ -424,6 +424,10 @@ class OnlineExperientialLearning:
             stages.append(StageCompute(name=f"round-{r}/extract", wall_time_s=time.perf_counter() - t0))
 
             states = episode_states(records)
+            counters[f"round_{r}_prefixes"] = len(states)
+            if not states:  # nothing was played (every episode failed to start): nothing to consolidate
+                log(ctx, {"stage": f"round {r}: consolidate", "skipped": "no collected states"})
+                continue
             model, tokenizer, stage, calls = self.consolidate(ctx, policy, prompts, states, experience.text, s, r)
             model_calls += calls
             stages.append(stage)

@@ -7,6 +7,7 @@ import math
 import random
 from collections import Counter
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import torch
@@ -28,7 +29,7 @@ from agentbench.prompting import PromptBuilder, PromptConfig
 from agentbench.results import Rate
 from agentbench.rollout import RolloutLimits
 from agentbench.training.batch import collate
-from agentbench.training.losses import ReverseKLLoss, aggregate, Normaliser
+from agentbench.training.losses import Normaliser, ReverseKLLoss, aggregate
 from agentbench.trajectory import EpisodeRecord, Termination, TokenCount, Turn
 
 
@@ -149,7 +150,7 @@ def test_experience_stays_within_its_token_bound(tiny_model):
     count, truncate = oel.tokenizer_bounds(load_tokenizer(tiny_model.path))
     exp = oel.Experience(40, count, truncate)
     rng = random.Random(0)
-    words = "move left right up down hole goal avoid edge box wall push".split()
+    words = ["move", "left", "right", "up", "down", "hole", "goal", "avoid", "edge", "box", "wall", "push"]
     for i in range(30):
         exp.add([f"- lesson {i}: " + " ".join(rng.choice(words) for _ in range(rng.randint(3, 15)))])
         assert exp.tokens <= 40
@@ -270,7 +271,7 @@ class _ActionScorer:
 
     name = "fake"
     capabilities = frozenset({"score"})
-    LOGP = {"up": math.log(0.6), "down": math.log(0.25), "left": math.log(0.1), "right": math.log(0.05)}
+    LOGP: ClassVar[dict[str, float]] = {"up": math.log(0.6), "down": math.log(0.25), "left": math.log(0.1), "right": math.log(0.05)}
 
     def encode(self, prompts):
         return [[ord(c) for c in "".join(m["content"] + "|" for m in chat)] for chat in prompts]
