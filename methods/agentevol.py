@@ -71,7 +71,7 @@ class AgentEvolConfig(ImitationConfig):
     iterations: int | None = Field(None, ge=1, description="M, explore+learn iterations (None: smoke 2, small 3, "
                                                            "paper 4)")
     samples_per_task: int = Field(1, ge=1, description="K, exploration episodes per instruction (AgentGym: 1)")
-    temperature: float | None = Field(None, ge=0, description="exploration temperature (None: 1.2 on webshop, "
+    explore_temperature: float | None = Field(None, ge=0, description="exploration temperature (None: 1.2 on webshop, "
                                                               "else 1.0)")
     filter: Filter = Field("threshold", description="threshold: keep episodes with reward > threshold "
                                                     "(AgentGym's); weighted: loss weighted by the reward")
@@ -98,7 +98,7 @@ class Settings:
 def resolve(ctx: TrainContext, cfg: AgentEvolConfig) -> Settings:
     defaults = BUDGET_DEFAULTS.get(ctx.budget.name, BUDGET_DEFAULTS["small"])
     lr = cfg.learning_rate or defaults.get("learning_rate") or learning_rate(ctx, cfg)
-    temperature = cfg.temperature if cfg.temperature is not None else (1.2 if "webshop" in ctx.env_name else 1.0)
+    temperature = cfg.explore_temperature if cfg.explore_temperature is not None else (1.2 if "webshop" in ctx.env_name else 1.0)
     return Settings(
         iterations=cfg.iterations or defaults["iterations"], samples_per_task=cfg.samples_per_task,
         temperature=temperature, explore_tasks=cfg.explore_tasks or 2 * ctx.budget.train_tasks,

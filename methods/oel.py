@@ -75,9 +75,9 @@ EXTRACTION_PROMPT = (
 EXPERIENCE_HEADER = "Experience from earlier games (use it to play better):"
 
 BUDGET_DEFAULTS: dict[str, dict[str, Any]] = {
-    "smoke": {"rounds": 2, "consolidation_steps": 4, "batch_size": 8, "experience_tokens": 256},
-    "small": {"rounds": 2, "consolidation_steps": 10, "batch_size": 16, "experience_tokens": 1024},
-    "paper": {"rounds": 2, "consolidation_steps": 50, "batch_size": 64, "experience_tokens": 8192,
+    "smoke": {"rounds": 2, "consolidation_steps": 4, "prefixes_per_step": 8, "experience_tokens": 256},
+    "small": {"rounds": 2, "consolidation_steps": 10, "prefixes_per_step": 16, "experience_tokens": 1024},
+    "paper": {"rounds": 2, "consolidation_steps": 50, "prefixes_per_step": 64, "experience_tokens": 8192,
               "learning_rate": 1e-6, "max_new_tokens": 1024},
 }
 
@@ -87,7 +87,7 @@ class OELConfig(OptimConfig):
                                                        "paper 3 on Sokoban, else 2)")
     collect_episodes: int | None = Field(None, ge=1, description="episodes played per round (None: "
                                                                  "budget.train_tasks)")
-    temperature: float = Field(0.7, ge=0, description="sampling temperature of collection, extraction and the "
+    rollout_temperature: float = Field(0.7, ge=0, description="sampling temperature of collection, extraction and the "
                                                       "student's replies (OEL: 0.7)")
     extractor: str | None = Field(None, description="model that writes the experience (None: the round's policy)")
     extraction_prompt: str = Field(EXTRACTION_PROMPT, description="template with {instructions}, {experience} "
@@ -100,9 +100,9 @@ class OELConfig(OptimConfig):
                                                                    "1024, paper 8192)")
     consolidation_steps: int | None = Field(None, ge=1, description="optimizer steps per round (None: smoke 4, "
                                                                     "small 10, paper 50)")
-    batch_size: int | None = Field(None, ge=1, description="prefixes per consolidation step (None: smoke 8, "
+    prefixes_per_step: int | None = Field(None, ge=1, description="prefixes per consolidation step (None: smoke 8, "
                                                            "small 16, paper 64)")
-    max_new_tokens: int | None = Field(None, ge=1, description="student reply tokens in consolidation (None: "
+    reply_max_new_tokens: int | None = Field(None, ge=1, description="student reply tokens in consolidation (None: "
                                                                "paper 1024, else the budget's max_new_tokens)")
     top_k: int = Field(256, ge=1, description="teacher's top-k support of the reverse KL")
     evaluate_rounds: bool = Field(True, description="evaluate every round's model (the scaling curve)")
@@ -126,7 +126,7 @@ class Settings:
     collect_episodes: int
     experience_tokens: int
     consolidation_steps: int
-    batch_size: int
+    prefixes_per_step: int
     max_new_tokens: int
     learning_rate: float
 
@@ -139,8 +139,8 @@ def resolve(ctx: TrainContext, cfg: OELConfig) -> Settings:
     return Settings(rounds=rounds, collect_episodes=cfg.collect_episodes or ctx.budget.train_tasks,
                     experience_tokens=cfg.experience_tokens or d["experience_tokens"],
                     consolidation_steps=cfg.consolidation_steps or d["consolidation_steps"],
-                    batch_size=cfg.batch_size or d["batch_size"],
-                    max_new_tokens=cfg.max_new_tokens or d.get("max_new_tokens") or ctx.budget.max_new_tokens,
+                    prefixes_per_step=cfg.prefixes_per_step or d["prefixes_per_step"],
+                    max_new_tokens=cfg.reply_max_new_tokens or d.get("max_new_tokens") or ctx.budget.max_new_tokens,
                     learning_rate=lr)
 
 
@@ -305,7 +305,7 @@ class OnlineExperientialLearning:
         cfg = self.config
         per = cfg.episodes_per_extraction
         calls = added = 0
-        params = SamplingParams(temperature=cfg.temperature, max_new_tokens=cfg.extraction_max_new_tokens)
+        params = SamplingParams(temperature=cfg.rollout_temperature, max_new_tokens=cfg.extraction_max_new_tokens)
         for i in range(0, len(records), per):
             ask = extraction_messages(cfg.extraction_prompt, instructions, experience.text, records[i : i + per],
                                       cfg.episode_max_chars)
@@ -332,8 +332,8 @@ class OnlineExperientialLearning:
         calls = 0
         try:
             for step in range(1, s.consolidation_steps + 1):
-                batch = [states[next(order)] for _ in range(min(s.batch_size, len(states)))]
-                params = SamplingParams(temperature=cfg.temperature, max_new_tokens=s.max_new_tokens,
+                batch = [states[next(order)] for _ in range(min(s.prefixes_per_step, len(states)))]
+                params = SamplingParams(temperature=cfg.rollout_temperature, max_new_tokens=s.max_new_tokens,
                                         seed=ctx.seed * 100_003 + round_ * 1000 + step)
                 samples = distillation_batch(student, teacher, prompts, batch, experience, params, cfg.top_k)
                 calls += len(batch)
@@ -400,7 +400,7 @@ class OnlineExperientialLearning:
         for r in range(1, s.rounds + 1):
             t0 = time.perf_counter()
             tasks = [train_split[(i + (r - 1) * n) % len(train_split)] for i in range(n)]
-            records, calls = explore(ctx, policy, tasks, 1, cfg.temperature, seed=ctx.seed * 1000 + r,
+            records, calls = explore(ctx, policy, tasks, 1, cfg.rollout_temperature, seed=ctx.seed * 1000 + r,
                                      stage=f"round {r}: collect")
             env_steps += env_steps_of(records)
             model_calls += calls
