@@ -126,7 +126,7 @@ def test_agentevol_learns_from_the_base_model_every_iteration_and_explores_with_
 
     il_out = TrainOutput(model=il_ref, compute=ae.Compute(optimizer_steps=3))
     ctx = _ctx(tmp_path, tiny_model, expert, evaluate, lambda name, config: il_out)
-    out = ae.AgentEvol(ae.AgentEvolConfig(iterations=3)).train(ctx)
+    out = ae.AgentEvol(ae.AgentEvolConfig(iterations=3, iteration_epochs=0.2)).train(ctx)
     assert loaded == [tiny_model] * 3  # never the il model, never the previous iteration's
     assert explored_with == ["il", "iteration-iteration-1", "iteration-iteration-2"]
     assert [p.value for p in out.scaling] == [0, 1, 2, 3]
