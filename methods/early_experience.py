@@ -19,7 +19,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from agentbench.backends import SamplingParams
-from agentbench.branching import Branch, BranchingData, branch_expert_states
+from agentbench.branching import Alternatives, Branch, BranchingData, branch_expert_states
 from agentbench.method import TrainContext, TrainOutput
 from agentbench.methods.imitation import ImitationConfig
 from agentbench.methods.rationales import clean_rationale, gate, reflection_prompt
@@ -38,6 +38,10 @@ class BranchingConfig(ImitationConfig):
     k: int | None = Field(None, ge=1, description="alternative actions per expert state (None: the budget's)")
     temperature: float = Field(1.0, ge=0, description="sampling temperature of the alternatives")
     alternative_max_new_tokens: int | None = Field(None, ge=1, description="None: the budget's max_new_tokens")
+    alternatives: Alternatives = Field(
+        "generate", description="generate: the policy writes K responses, unparsable ones refilled with random "
+                                "admissible actions (the paper's); policy: K distinct admissible actions drawn from "
+                                "the policy's own scores of them, renormalised at the branching temperature")
 
 
 def branching_k(ctx: TrainContext, config: BranchingConfig) -> int:
@@ -52,6 +56,8 @@ def collect_branches(ctx: TrainContext, config: BranchingConfig) -> BranchingDat
     key = {"expert": ctx.expert.sha256(), "model": ctx.base_model.weights_sha256(), "k": k,
            "temperature": config.temperature, "max_new_tokens": max_new, "seed": ctx.seed,
            "prompt": ctx.prompt_config.sha256(), "env": ctx.env_name}
+    if config.alternatives != "generate":  # the default's key (and its cached branches) stay as they were
+        key["alternatives"] = config.alternatives
     if ctx.shared is not None:
         cached = ctx.shared.read_json("branches", key, "branches.json")
         if cached is not None:
@@ -62,6 +68,7 @@ def collect_branches(ctx: TrainContext, config: BranchingConfig) -> BranchingDat
             ctx.expert, ctx.make_env, policy, ctx.prompts(), k=k, temperature=config.temperature,
             max_new_tokens=max_new, seed=ctx.seed, batch_size=ctx.budget.rollout_batch * 4,
             on_progress=lambda done, total: ctx.on_progress("branching", done, total),
+            alternatives=config.alternatives,
         )
     finally:
         policy.close()
