@@ -31,6 +31,7 @@ Needs TRL: pip install 'agentbench[bench]'.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib.util
 import math
 import os
@@ -201,7 +202,9 @@ def main() -> None:
           f"{100 * times['sync_shared'] / step_s:.4f} % of a step")
     print(f"weight sync, update_weights(sd): {per['sync_explicit']:8.3f} s  "
           f"{100 * times['sync_explicit'] / step_s:.2f} % of a step")
-    del trainer, policy, inference, model
+    # free part 1 (the engine holds the shared policy, hence the trainer and its optimizer state)
+    del trainer, policy, inference, model, engine, records, kept, metrics
+    gc.collect()
 
     # -- 2. one update: ours vs TRL ---------------------------------------------------------
     import trl
