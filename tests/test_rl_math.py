@@ -123,7 +123,7 @@ def test_reverse_kl_equals_direct_computation_and_is_zero_when_equal():
     torch.manual_seed(0)
     teacher = torch.log_softmax(torch.randn(5), dim=-1)
     student_logits = torch.randn(1, 1, 5)
-    batch, vocab = _distill_batch(teacher, k=5)
+    batch, _vocab = _distill_batch(teacher, k=5)
     per_token, _ = ReverseKLLoss()(student_logits, batch)
     p_s = torch.softmax(student_logits[0, 0], dim=-1)
     direct = float((p_s * (p_s.log() - teacher)).sum())
