@@ -69,6 +69,11 @@ def run(*, method: str | Sequence[str], env: str, protocol: str = "in-domain", m
         load_prompts(specs[0].forgetting)  # and on a missing or malformed IF-Eval prompt file
     outcomes: list[RunOutcome] = []
     reporter = reporter if reporter is not None else Reporter(enabled=False)
+    from agentbench.training import distributed
+
+    if distributed.init():  # accelerate launch / torchrun: every rank trains, only rank 0 writes `out`
+        out = distributed.output_folder(Path(out))
+        reporter = reporter if distributed.is_main() else Reporter(enabled=False)
     for spec in specs:
         run_dir = prepare_run_dir(Path(out), run_id or spec.default_run_id(), spec, resume, overwrite)
         protocol_impl = protocol_obj if protocol_obj is not None else spec.protocol.obj(spec.protocol_config)
