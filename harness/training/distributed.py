@@ -37,6 +37,11 @@ def init() -> bool:
     """Join the launcher's process group (once); False when running as one process."""
     if world_size() <= 1:
         return False
+    if os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true"):
+        from agentbench.errors import ConfigError
+
+        raise ConfigError("FSDP (sharded parameters) is not supported by the trainer yet; launch data-parallel "
+                          "instead: accelerate launch --config_file harness/accelerate/ddp.yaml ...")
     import torch
     import torch.distributed as dist
 
