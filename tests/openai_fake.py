@@ -29,6 +29,8 @@ class FakeServer:
     mode: str = "ok"
     fail_first: int = 0
     hang_s: float = 30.0
+    chat_template: str | None = None
+    """Shown at ``/props`` (as llama.cpp's server does) when set."""
     requests: list = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     max_in_flight: int = 0
@@ -38,6 +40,9 @@ class FakeServer:
     async def models(self, request: Request):
         return JSONResponse({"object": "list", "data": [{"id": self.name, "object": "model",
                                                          "owned_by": self.owned_by, "max_model_len": 4096}]})
+
+    async def props(self, request: Request):
+        return JSONResponse({"chat_template": self.chat_template})
 
     async def tokenize(self, request: Request):
         body = await request.json()
@@ -95,6 +100,8 @@ class FakeServer:
         routes = [Route("/v1/models", self.models), Route("/v1/chat/completions", self.chat, methods=["POST"])]
         if self.owned_by == "vllm":
             routes.append(Route("/tokenize", self.tokenize, methods=["POST"]))
+        if self.chat_template is not None:
+            routes.append(Route("/props", self.props))
         return Starlette(routes=routes)
 
     def __enter__(self) -> FakeServer:
