@@ -48,3 +48,18 @@ def test_two_process_training_matches_one_process(tmp_path):
     assert two["grad_norm"] == pytest.approx(one["grad_norm"], rel=RTOL)
     assert two["checksum"] == pytest.approx(one["checksum"], rel=RTOL)
     assert one["loss"][-1] < one["loss"][0]  # and it trains
+
+
+def test_only_rank_zero_writes_and_fsdp_is_refused(tmp_path, monkeypatch):
+    from agentbench.errors import ConfigError
+    from agentbench.training import distributed
+
+    assert distributed.output_folder(tmp_path) == tmp_path and not distributed.init()
+    assert distributed.shard([1, 2, 3]) == [1, 2, 3]
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    assert distributed.output_folder(tmp_path) != tmp_path
+    assert distributed.shard([1, 2, 3, 4, 5]) == [2, 4]
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    with pytest.raises(ConfigError, match="FSDP"):
+        distributed.init()
