@@ -73,7 +73,8 @@ def run(*, method: str | Sequence[str], env: str, protocol: str = "in-domain", m
 
     if distributed.init():  # accelerate launch / torchrun: every rank trains, only rank 0 writes `out`
         out = distributed.output_folder(Path(out))
-        reporter = reporter if distributed.is_main() else Reporter(enabled=False)
+        if not distributed.is_main():
+            reporter, on_result = Reporter(enabled=False), None
     for spec in specs:
         run_dir = prepare_run_dir(Path(out), run_id or spec.default_run_id(), spec, resume, overwrite)
         protocol_impl = protocol_obj if protocol_obj is not None else spec.protocol.obj(spec.protocol_config)

@@ -63,3 +63,27 @@ def test_only_rank_zero_writes_and_fsdp_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
     with pytest.raises(ConfigError, match="FSDP"):
         distributed.init()
+
+
+@pytest.mark.slow
+def test_agentbench_run_under_accelerate_launch(tmp_path):
+    """The same `agentbench run` command as two processes: the same training log as one process,
+    one run folder (rank 0's), nothing left behind by rank 1."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("WORLD_SIZE", None)
+    run = ["-m", "agentbench", "run", "--method", "il", "--env", "frozenlake", "--model", "tiny", "-q",
+           "--set", "budget.train_tasks=2", "--set", "budget.eval_tasks=2", "--set", "budget.forgetting=false",
+           "--set", "budget.epochs=1"]
+    subprocess.run([sys.executable, *run, "--out", str(tmp_path / "one")], check=True, env=env, timeout=300,
+                   capture_output=True)
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+              "--main_process_port", str(_port()), *run, "--out", str(tmp_path / "two")]
+    done = subprocess.run(launch, env=env, timeout=300, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.stdout.count("result: ") == 1  # rank 1 ran in a scratch folder, quietly
+    [one] = (tmp_path / "one").glob("*/train_log.jsonl")
+    [two] = (tmp_path / "two").glob("*/train_log.jsonl")
+    assert one.parent.name == two.parent.name  # the same run id: the same run
+    a, b = ([json.loads(x) for x in f.read_text().splitlines()] for f in (one, two))
+    assert [s["loss"] for s in b] == pytest.approx([s["loss"] for s in a], rel=RTOL)

@@ -88,7 +88,12 @@ def output_folder(out: Path) -> Path:
     other ranks run the same run to take their share of each step, but do not write results)."""
     if is_main():
         return out
-    return Path(tempfile.mkdtemp(prefix=f"agentbench-rank{rank()}-"))
+    import atexit
+    import shutil
+
+    scratch = Path(tempfile.mkdtemp(prefix=f"agentbench-rank{rank()}-"))
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+    return scratch
 
 
 def sum_metrics(total: float, tokens: int, sums: dict[str, float]) -> tuple[float, int, dict[str, float]]:
