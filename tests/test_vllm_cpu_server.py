@@ -119,3 +119,35 @@ def test_eval_against_vllm_cpu_server_agrees_with_hf(tmp_path):
     (REPO / "runs").mkdir(exist_ok=True)
     (REPO / "runs" / "vllm_cpu_agreement.json").write_text(json.dumps(report, indent=2))
     assert agreement >= MIN_AGREEMENT, report
+
+
+def test_vllm_backend_in_process(tmp_path, tiny_model):
+    """The in-process ``vllm`` backend on vLLM's CPU build: the same greedy tokens and log-probs as
+    hf, scoring, reproducible seeded samples, weight updates from a state dict and from a folder."""
+    from agentbench.backends import BackendOptions, SamplingParams, make_backend
+    from agentbench.models import resolve_model
+
+    model = resolve_model("smollm2-135m")
+    (tmp_path / "path").mkdir()
+    (tmp_path / "path" / "agentbench").symlink_to(REPO / "harness")
+    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_CPU_OMP_THREADS_BIND": "nobind",
+           "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1",
+           "PYTHONPATH": str(tmp_path / "path")}
+    done = subprocess.run([str(VLLM_PYTHON), str(REPO / "tests" / "vllm_backend_check.py"), model.path,
+                           str(tmp_path / "report.json")],
+                          capture_output=True, text=True, env=env, timeout=900, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-4000:]
+    got = json.loads((tmp_path / "report.json").read_text())
+    hf = make_backend("hf", model, BackendOptions())
+    chats = [[{"role": "user", "content": "Say hi."}], [{"role": "user", "content": "Count to 3."}]]
+    want = hf.generate(chats, SamplingParams(max_new_tokens=16, logprobs=True))
+    hf.close()
+    for g, w in zip(got["greedy"], want):
+        assert g["token_ids"] == list(w.token_ids) and g["prompt_ids"] == list(w.prompt_ids)
+        assert g["logprobs"] == pytest.approx(list(w.logprobs), abs=1e-3)
+    assert got["score"] == pytest.approx(got["greedy"][0]["logprobs"], abs=1e-4)
+    assert got["top_ids"][0][0] == got["greedy"][0]["token_ids"][0]
+    assert got["sampled_reproducible"] and got["n_samples"] == 4
+    assert got["after_zeroed_embeddings"] != got["greedy"][0]["token_ids"][:4]
+    assert got["restored"] == got["greedy"][0]["token_ids"]
+    assert got["describe"]["device"] == "cpu"

