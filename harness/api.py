@@ -62,11 +62,21 @@ def run(*, method: str | Sequence[str], env: str, protocol: str = "in-domain", m
                     else env_cls.availability())
     if not availability.runnable:
         raise EnvUnavailableError(f"env {specs[0].env.full_name} cannot run here: {availability.detail}")
-    specs[0].model()  # fail early on an unknown model, before any work
+    from agentbench.models import check_loadable
+
+    check_loadable(specs[0].model())  # fail early on an unknown or broken model, before any work
+    check_device(specs[0].backend_options.device)
+    if specs[0].budget.forgetting and any(s.method.name != "none" for s in specs):
+        from agentbench.forgetting.verify import require_forgetting_extra
+
+        require_forgetting_extra("the forgetting check (IF-Eval; --set budget.forgetting=false skips it)")
     if protocol_obj is None and specs[0].budget.forgetting and specs[0].forgetting.ifeval_data:
         from agentbench.forgetting.data import load_prompts
 
         load_prompts(specs[0].forgetting)  # and on a missing or malformed IF-Eval prompt file
+    from agentbench import locking
+    from agentbench.fileio import DISK_FULL, WriteError, write_error
+
     outcomes: list[RunOutcome] = []
     reporter = reporter if reporter is not None else Reporter(enabled=False)
     from agentbench.training import distributed
@@ -75,21 +85,47 @@ def run(*, method: str | Sequence[str], env: str, protocol: str = "in-domain", m
         out = distributed.output_folder(Path(out))
         if not distributed.is_main():
             reporter, on_result = Reporter(enabled=False), None
-    for spec in specs:
-        run_dir = prepare_run_dir(Path(out), run_id or spec.default_run_id(), spec, resume, overwrite)
-        protocol_impl = protocol_obj if protocol_obj is not None else spec.protocol.obj(spec.protocol_config)
-        with reporter:
-            if len(specs) > 1:
-                reporter.note(f"[bold]{spec.method.full_name}[/] ({specs.index(spec) + 1}/{len(specs)})")
-            session = RunSession(spec, run_dir, reporter)
-            output = protocol_impl.run(session)
-            result = session.result(output, forgetting=session.check_forgetting(output))
-            path = write_final(session, result)
-        outcome = RunOutcome(result, path)
-        outcomes.append(outcome)
-        if on_result is not None:
-            on_result(outcome)
+    try:
+        for spec in specs:
+            run_dir = prepare_run_dir(Path(out), run_id or spec.default_run_id(), spec, resume, overwrite)
+            protocol_impl = protocol_obj if protocol_obj is not None else spec.protocol.obj(spec.protocol_config)
+            with reporter:
+                if len(specs) > 1:
+                    reporter.note(f"[bold]{spec.method.full_name}[/] ({specs.index(spec) + 1}/{len(specs)})")
+                session = RunSession(spec, run_dir, reporter)
+                output = protocol_impl.run(session)
+                result = session.result(output, forgetting=session.check_forgetting(output))
+                path = write_final(session, result)
+            outcome = RunOutcome(result, path)
+            outcomes.append(outcome)
+            if on_result is not None:
+                on_result(outcome)
+    except WriteError as exc:
+        if exc.disk_full:
+            raise WriteError(f"{exc}{RESUME_HINT}", disk_full=True) from exc
+        raise
+    except OSError as exc:  # a full disk where no write_error() wrapped the write (torch.save, ...)
+        if exc.errno in DISK_FULL:
+            raise WriteError(f"{write_error(exc.filename or '?', exc)}{RESUME_HINT}", disk_full=True) from exc
+        raise
+    finally:  # the run folders and shared-cache entries this process held
+        locking.release_all()
     return outcomes
+
+
+RESUME_HINT = "; finished episodes are saved: free space and rerun with --resume to continue"
+
+
+def check_device(device: str) -> None:
+    """A CUDA device asked for where there is none fails now, not after training."""
+    from agentbench.errors import UsageError
+
+    if device.startswith("cuda"):
+        import torch
+
+        index = int(device.split(":", 1)[1]) if ":" in device else 0
+        if not torch.cuda.is_available() or index >= torch.cuda.device_count():
+            raise UsageError(f"device {device!r} is not available here ({torch.cuda.device_count()} CUDA device(s))")
 
 
 def evaluate(*, env: str, model: str = "smollm2-135m", splits: Sequence[str] = ("test",), backend: str = "hf",

@@ -2,7 +2,8 @@
 output folder: expert data, branching rollouts, imitation checkpoints.
 
 Keys hash everything that determines an artifact (env and version, tasks, model weights,
-settings, seed), so reuse never changes a result, only skips recomputing it. This is how the
+settings, seed), so reuse never changes a result, only skips recomputing it. A process holds
+the entries it touched (``agentbench.locking``) until it ends. This is how the
 methods of one protocol share their expert data and branching rollouts, and how ``long-cot``
 evaluates the very checkpoint ``il`` trained.
 """
@@ -15,6 +16,7 @@ from typing import Any
 
 from agentbench.env import sha256_json
 from agentbench.fileio import atomic_write_text
+from agentbench.locking import acquire
 
 
 class SharedCache:
@@ -23,7 +25,9 @@ class SharedCache:
 
     def folder(self, kind: str, key: dict[str, Any]) -> Path:
         path = self.root / f"{kind}-{sha256_json(key)[:16]}"
-        path.mkdir(parents=True, exist_ok=True)
+        # Held by this process from now on: a second process that needs the entry waits for
+        # it, then reuses what this one built (never both writing it).
+        acquire(path, wait=True)
         if not (path / "key.json").exists():
             atomic_write_text(path / "key.json", json.dumps(key, indent=2, sort_keys=True, default=str))
         return path

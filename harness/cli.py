@@ -19,6 +19,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from agentbench.errors import AgentbenchError
+from agentbench.extras import require_extra
+from agentbench.fileio import DISK_FULL, write_error
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
                   help="Benchmark agent-learning methods against imitation learning, fairly.")
@@ -32,6 +34,12 @@ def handles_errors(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
+        except OSError as exc:  # a full disk where no write_error() wrapped the write
+            if exc.errno not in DISK_FULL:
+                raise
+            err_console.print(f"[bold red]error:[/] {escape(str(write_error(exc.filename or '?', exc)))}",
+                              highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
         except AgentbenchError as exc:
             # escaped: messages name fields like envs[frozenlake/test], which rich would take for markup
             err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
@@ -67,9 +75,11 @@ def _configure_threads() -> None:
 MethodOpt = Annotated[str, typer.Option("--method", "-m", help="method name (agentbench list methods)")]
 EnvOpt = Annotated[str, typer.Option("--env", "-e", help="environment name (agentbench list envs)")]
 ModelOpt = Annotated[str, typer.Option("--model", help="registered model, local folder or hub id")]
-BackendOpt = Annotated[str, typer.Option("--backend", help="hf, vllm or openai")]
+BackendOpt = Annotated[str, typer.Option("--backend", help="a registered backend (agentbench list backends)")]
 BudgetOpt = Annotated[str, typer.Option("--budget", help="smoke, small or paper")]
-SeedOpt = Annotated[int, typer.Option("--seed", help="seed of data order, sampling and bootstraps")]
+SEED_MAX = 2**32 - 1
+SeedOpt = Annotated[int, typer.Option("--seed", min=0, max=SEED_MAX,
+                                      help="seed of data order, sampling and bootstraps (0 to 2**32-1)")]
 OutOpt = Annotated[Path, typer.Option("--out", help="folder that receives the run folder")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="key=value for any env/method/protocol option")]
 ResumeOpt = Annotated[bool, typer.Option("--resume", help="continue the run folder, skipping finished work")]
@@ -129,7 +139,11 @@ def print_result(result, path: Path) -> None:
                   f"{t.env_steps} env steps, {t.wall_time_s:.0f} s")
     if result.forgetting is not None:
         f = result.forgetting
-        console.print(f"forgetting (IF-Eval prompt-level strict): {100 * f.before.prompt_level_strict:.1f}% -> "
+        from agentbench.publish.text import ifeval_token_limit
+
+        limit = ifeval_token_limit(f)
+        console.print(f"forgetting (IF-Eval prompt-level strict{f', answers of at most {limit} tokens' if limit else ''}): "
+                      f"{100 * f.before.prompt_level_strict:.1f}% -> "
                       f"{100 * f.after.prompt_level_strict:.1f}% (p={f.test.p_value:.3g}, {f.test.name})")
     console.print(f"result: {path}")
 
@@ -139,7 +153,7 @@ def print_result(result, path: Path) -> None:
 def run_command(
     method: MethodOpt,
     env: EnvOpt,
-    protocol: Annotated[str, typer.Option("--protocol", "-p", help="in-domain, ood, rl-compat or scaling")] = "in-domain",
+    protocol: Annotated[str, typer.Option("--protocol", "-p", help="a registered protocol (agentbench list protocols)")] = "in-domain",
     model: ModelOpt = "smollm2-135m",
     backend: BackendOpt = "hf",
     budget: BudgetOpt = "smoke",
@@ -203,6 +217,9 @@ def forgetting_command(
 ) -> None:
     """IF-Eval instruction following of MODEL against its initial model, with a paired test."""
     _configure_threads()
+    from agentbench.forgetting.verify import require_forgetting_extra
+
+    require_forgetting_extra()
     from agentbench.forgetting.standalone import run_standalone
     from agentbench.progress import Reporter
 
@@ -219,7 +236,11 @@ FORGETTING_ROWS = {"prompt_level_strict": "prompt-level strict", "prompt_level_l
 def print_forgetting(f, path: Path) -> None:
     models = f.extra.get("models", {})
     before, after = models.get("before", {}).get("name", "before"), models.get("after", {}).get("name", "after")
-    table = Table(title=f"IF-Eval forgetting: {before} -> {after} ({f.n} prompts)")
+    from agentbench.publish.text import ifeval_token_limit
+
+    limit = ifeval_token_limit(f)
+    table = Table(title=f"IF-Eval forgetting: {before} -> {after} ({f.n} prompts"
+                        f"{f', answers of at most {limit} tokens' if limit else ''})")
     for col in ("metric", "before", "after", "delta", "95% CI of delta"):
         table.add_column(col, justify="left" if col == "metric" else "right")
     intervals = f.test.details.get("bootstrap", {}).get("intervals", {})
@@ -263,6 +284,8 @@ def publish_command(
     """Leaderboard tables and plots from the result files under FOLDER."""
     from agentbench.publish import publish
 
+    require_extra("matplotlib", extra="publish", what="agentbench publish")  # it draws the plots
+
     published = publish(folder, format_, out, reference=reference, strict=strict)
     for message in published.messages:
         err_console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
@@ -278,15 +301,18 @@ def compare_command(
     new: Annotated[Path, typer.Argument(help="the result under test: a result.json or a run folder")],
     margin: Annotated[float, typer.Option("--margin", help="practical margin in points: smaller drops are no regression")] = 2.0,
     alpha: Annotated[float, typer.Option("--alpha", help="family-wise error rate (Holm over all metrics)")] = 0.05,
-    seed: Annotated[int, typer.Option("--seed", help="seed of the bootstraps")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=SEED_MAX, help="seed of the bootstraps")] = 0,
     json_path: Annotated[Path | None, typer.Option("--json", help="also write the comparison as JSON here")] = None,
     progress: Annotated[bool, typer.Option("--progress", help="also gate every env's progress rate")] = False,
+    cell: Annotated[str | None, typer.Option(
+        "--cell", help="rl-compat results: gate one start's cell, START (after RL) or START/before|after "
+                       "(default: the top-level envs)")] = None,
 ) -> None:
     """Statistical regression gate between two results: exit 0 pass, 1 regression, 2 inconclusive,
     3 not comparable."""
     from agentbench.compare import compare, write_comparison
 
-    comparison = compare(base, new, margin=margin, alpha=alpha, seed=seed, progress=progress)
+    comparison = compare(base, new, margin=margin, alpha=alpha, seed=seed, progress=progress, cell=cell)
     print_comparison_table(comparison)
     if json_path is not None:
         write_comparison(comparison, json_path)
@@ -299,8 +325,8 @@ VERDICT_STYLES = {"pass": "bold green", "regression": "bold red", "inconclusive"
 
 def print_comparison_table(c) -> None:
     level = f"{100 * (1 - c.alpha):g}%"
-    console.print(f"BASE {c.base.run_id} ({c.base.method})\nNEW  {c.new.run_id} ({c.new.method})",
-                  highlight=False, soft_wrap=True)
+    console.print(f"BASE {c.base.run_id} ({c.base.method})\nNEW  {c.new.run_id} ({c.new.method})"
+                  + (f"\ncell {c.cell} (rl-compat)" if c.cell else ""), highlight=False, soft_wrap=True)
     table = Table(title=f"NEW vs BASE: margin {c.margin:g} points, alpha {c.alpha:g}, Holm over "
                         f"{len(c.metrics)} metric(s)")
     for col in ("metric", "pairs", "BASE", "NEW", "delta", f"{level} CI", "LB Holm", "p", "p Holm",
@@ -335,26 +361,40 @@ def print_comparison_table(c) -> None:
 def serve_env_command(
     env: Annotated[str, typer.Argument(help="environment name (agentbench list envs)")],
     host: Annotated[str, typer.Option("--host", help="address to listen on; 0.0.0.0 for other hosts")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="port to listen on (0: any free port)")] = 8000,
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="port to listen on (0: any free port)")] = 8000,
     set_: Annotated[list[str] | None, typer.Option("--set", help="key=value for any env option")] = None,
-    max_sessions: Annotated[int, typer.Option("--max-sessions", help="live sessions at most")] = 64,
+    max_sessions: Annotated[int, typer.Option("--max-sessions", min=1, help="live sessions at most")] = 64,
     idle_timeout: Annotated[float, typer.Option(
-        "--idle-timeout", help="seconds after which an idle session may be evicted for a new one")] = 600.0,
-    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level (info logs requests)")] = "warning",
+        "--idle-timeout", min=0.001, help="seconds after which an idle session may be evicted for a new one")] = 600.0,
+    log_level: Annotated[str, typer.Option(
+        "--log-level", help="uvicorn log level: critical, error, warning, info (logs requests), debug, trace")] = "warning",
+    token: Annotated[str | None, typer.Option(
+        "--token", envvar="AGENTBENCH_ENV_TOKEN", show_envvar=False,
+        help="a shared secret every request must carry (clients: --set token=... or $AGENTBENCH_ENV_TOKEN)")] = None,
 ) -> None:
     """Serve ENV over AgentGym's HTTP protocol (drive it with --env agentgym:ENV --set url=...)."""
-    from agentbench.agentgym.server import serve
+    for module in ("starlette", "uvicorn"):
+        require_extra(module, extra="agentgym", what="agentbench serve-env")
+    from agentbench.agentgym.server import LOG_LEVELS, is_loopback, serve
     from agentbench.agentgym.service import EnvService, ServedEnv
+    from agentbench.errors import UnknownNameError
 
+    if log_level.lower() not in LOG_LEVELS:
+        raise UnknownNameError("log level", log_level, LOG_LEVELS)
     service = EnvService(ServedEnv.from_registry(env, set_ or []), max_sessions=max_sessions,
                          idle_timeout_s=idle_timeout)
+    if not is_loopback(host):
+        err_console.print(f"[yellow]warning:[/] listening on {host}: anyone who can reach this address can drive "
+                          f"the env{'' if token else ' (no authentication; pass --token to require a shared secret)'}",
+                          highlight=False, soft_wrap=True)
 
     def ready(url: str) -> None:
         console.print(f"serving {service.served.full_name} on {url} (AgentGym protocol, at most {max_sessions} "
-                      f"sessions); use it with --env agentgym:{service.served.full_name} --set url={url}",
+                      f"sessions); use it with --env agentgym:{service.served.full_name} --set url={url}"
+                      + (" and the token (--set token=... or $AGENTBENCH_ENV_TOKEN)" if token else ""),
                       highlight=False, soft_wrap=True)
 
-    serve(service, host, port, log_level=log_level, on_ready=ready)
+    serve(service, host, port, log_level=log_level.lower(), on_ready=ready, token=token)
 
 
 @app.command("check-env")
@@ -382,6 +422,13 @@ def check_env_command(
     params = parse_sets(set_ or [], {"env": cls.Config})["env"]
     if resolved.variant is not None:
         params.setdefault("variant", resolved.variant)
+    # An env may name the settings its contract is checked under (tau-bench: the scripted user, so
+    # that no user model is loaded); --set overrides them.
+    defaults = {k: v for k, v in getattr(cls, "conformance_params", {}).items() if k not in params}
+    params.update(defaults)
+    if defaults:
+        console.print(f"checked with {', '.join(f'{k}={v}' for k, v in defaults.items())} "
+                      "(the env's conformance settings; --set to override)", highlight=False)
     instance = cls.from_params(params)
     available = cls.availability_for(instance.config)
     if not available.runnable:
@@ -456,10 +503,10 @@ def _availability(env_cls) -> str:
     try:
         a = env_cls.availability()
     except Exception as exc:  # a plugin's check must not break the listing
-        return f"[red]check failed: {exc}[/]"
+        return f"[red]check failed: {escape(str(exc))}[/]"
     if a.runnable:
-        return f"yes: {a.detail}" if a.detail else "yes"
-    return f"[yellow]no[/]: {a.detail}"
+        return f"yes: {escape(a.detail)}" if a.detail else "yes"
+    return f"[yellow]no[/]: {escape(a.detail)}"  # escaped: "needs agentbench[webarena]" is not markup
 
 
 def main() -> None:

@@ -194,6 +194,8 @@ class Comparison(_Doc):
     """Overall: regression if any metric regresses, else inconclusive if any is, else pass."""
     exit_code: int
     """0 pass, 1 regression, 2 inconclusive."""
+    cell: str | None = None
+    """The rl-compat cell compared (``START/before`` or ``START/after``); None: the top-level envs."""
 
 
 # -- loading ----------------------------------------------------------------------------------
@@ -215,22 +217,70 @@ class Side:
                          checkpoint_sha256=r.model.checkpoint_sha256, status=r.status)
 
 
-def load_side(path: Path) -> Side:
-    """A result.json (or a run folder holding one), validated, with its episodes."""
+def load_side(path: Path, cell: str | None = None) -> Side:
+    """A result.json (or a run folder holding one), validated, with its episodes. ``cell``
+    (``START`` or ``START/before|after``) picks one start of an rl-compat result instead of its
+    top-level envs: that start's results and episodes file (``Side.result.envs`` replaced)."""
     file = path / "result.json" if path.is_dir() else path
     result = read_result(file)
     if comparability_key(result.comparability) != result.comparability_key:
         raise CorruptFileError(f"{file} is corrupt: comparability_key does not match its comparability")
     if result.scaling:
         raise UsageError(f"{file} is a scaling result (each point has its own episodes): compare the points' runs")
-    episodes_path = file.parent / "episodes.jsonl"
+    episodes_path, artifact = file.parent / "episodes.jsonl", "episodes_jsonl_sha256"
+    if cell is not None:
+        start, phase = parse_cell(cell)
+        entry = rl_compat_start(result, start, file)
+        result = result.model_copy(update={"envs": [getattr(c, phase) for c in entry.cells]})
+        episodes_path, artifact = rl_compat_episodes(file.parent, result, start, phase)
     if not episodes_path.exists():
         raise CorruptFileError(f"{episodes_path} is missing: compare pairs the runs' episodes")
-    recorded = result.artifacts.get("episodes_jsonl_sha256")
+    recorded = result.artifacts.get(artifact)
     if recorded and episodes_sha256(episodes_path) != recorded:
         raise CorruptFileError(f"{episodes_path} does not match {file} (sha256 differs from artifacts)")
     episodes = EpisodeLog(episodes_path).load(repair=False)
-    return Side(file, result, episodes, load_forgetting(file.parent / FORGETTING_FILE))
+    forgetting = load_forgetting(file.parent / FORGETTING_FILE) if cell is None else None
+    return Side(file, result, episodes, forgetting)
+
+
+# -- rl-compat cells --------------------------------------------------------------------------
+
+RL_PHASES = ("before", "after")
+
+
+def parse_cell(cell: str) -> tuple[str, str]:
+    """``START`` (after RL) or ``START/before`` / ``START/after`` -> (start, phase)."""
+    start, _, phase = cell.partition("/")
+    phase = phase or "after"
+    if not start or phase not in RL_PHASES:
+        raise UsageError(f"--cell {cell!r}: expected START or START/before or START/after (e.g. il/before)")
+    return start, phase
+
+
+def rl_compat_start(result: RunResult, start: str, file: Path | str = "the result"):
+    """The rl-compat entry of ``start``; one-line errors for a result without one."""
+    if not result.rl_compat:
+        raise UsageError(f"--cell: {file} is not an rl-compat result (protocol {result.protocol.name})")
+    for entry in result.rl_compat:
+        if entry.start == start:
+            return entry
+    starts = ", ".join(e.start for e in result.rl_compat)
+    raise UsageError(f"--cell: no start {start!r} in {file} (its starts: {starts})")
+
+
+def rl_compat_headline(result: RunResult) -> str:
+    """The start whose after-RL episodes are the run folder's top-level ``episodes.jsonl``: the first
+    listed method (the first start after ``none``), as the protocol runs it."""
+    starts = [e.start for e in result.rl_compat]
+    return starts[1] if len(starts) > 1 else starts[0]
+
+
+def rl_compat_episodes(run_dir: Path, result: RunResult, start: str, phase: str) -> tuple[Path, str]:
+    """(episodes file, its artifacts key) of one start and phase of an rl-compat run folder."""
+    if phase == "after" and start == rl_compat_headline(result):
+        return run_dir / "episodes.jsonl", "episodes_jsonl_sha256"
+    entry = next(e for e in result.rl_compat if e.start == start)
+    return run_dir / entry.folder / phase / "episodes.jsonl", f"{entry.folder}/{phase}/episodes_jsonl_sha256"
 
 
 def load_forgetting(path: Path) -> list[ForgettingPromptRecord] | None:
@@ -441,16 +491,23 @@ def compare_pairs(named: list[tuple[str, Pairs]], *, margin: float, alpha: float
 
 
 def compare(base_path: Path, new_path: Path, *, margin: float = 2.0, alpha: float = 0.05,
-            seed: int = 0, progress: bool = False) -> Comparison:
+            seed: int = 0, progress: bool = False, cell: str | None = None) -> Comparison:
     """``progress``: also gate each env's progress rate (paired per episode, bootstrap over tasks),
-    which still moves where success rates sit at 0 (small models on hard envs)."""
+    which still moves where success rates sit at 0 (small models on hard envs). ``cell``: gate
+    one start of two rl-compat results (``il``, ``il/before``; default: the top-level envs)."""
     if not 0 < alpha < 1:
         raise UsageError(f"--alpha must be in (0, 1), got {alpha}")
     if not 0 <= margin < 100:
         raise UsageError(f"--margin is in points and must be in [0, 100), got {margin}")
-    base, new = load_side(base_path), load_side(new_path)
+    if cell is not None:
+        parse_cell(cell)
+    base, new = load_side(base_path, cell), load_side(new_path, cell)
     check_comparable(base.result, new.result)
     notes: list[str] = []
+    if cell is not None:
+        start, phase = parse_cell(cell)
+        cell = f"{start}/{phase}"
+        check_comparable_envs(base.result, new.result, cell)
     named: list[tuple[str, Pairs]] = []
     for env in sorted(base.result.envs, key=lambda e: (e.name, e.split)):
         a, b = ([r for r in side.episodes if r.env == env.name and r.split == env.split] for side in (base, new))
@@ -477,7 +534,22 @@ def compare(base_path: Path, new_path: Path, *, margin: float = 2.0, alpha: floa
     verdict = overall([m.verdict for m in metrics])
     return Comparison(base=base.ref, new=new.ref, comparability_key=base.result.comparability_key, margin=margin,
                       alpha=alpha, seed=seed, power=POWER, rule=RULE, metrics=metrics, notes=notes,
-                      verdict=verdict, exit_code=EXIT_CODES[verdict])
+                      verdict=verdict, exit_code=EXIT_CODES[verdict], cell=cell)
+
+
+def _env_entries(result: RunResult) -> list[dict[str, Any]]:
+    return sorted(({"name": e.name, "version": e.version, "split": e.split, "task_set_sha256": e.task_set_sha256,
+                    "seeds": e.seeds, "max_turns": e.max_turns} for e in result.envs),
+                  key=lambda d: (d["name"], d["split"]))
+
+
+def check_comparable_envs(base: RunResult, new: RunResult, cell: str) -> None:
+    """A cell's evaluations must match too (the comparability record covers the headline's)."""
+    a, b = _env_entries(base), _env_entries(new)
+    if a != b:
+        diffs = comparability_differences({"envs": a}, {"envs": b})
+        raise NotComparableError(f"BASE and NEW are not comparable at cell {cell}: "
+                                 + (", ".join(diffs) + " differ" if diffs else "their evaluations differ"))
 
 
 def _forgetting_metric(base: Side, new: Side, notes: list[str]) -> list[tuple[str, Pairs]]:

@@ -136,6 +136,16 @@ class BaseEnv:
     default_max_turns: ClassVar[int] = 20
     default_history_turns: ClassVar[int | None] = None
     supports_snapshot: ClassVar[bool] = False
+    step_time_limit_s: ClassVar[float | None] = 60.0
+    """Seconds a step may take before it is abandoned (an env-error episode); None: no limit
+    (envs bound to their creating thread). ``AGENTBENCH_STEP_TIME_LIMIT_S`` overrides it."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "step" in cls.__dict__:
+            from agentbench.timelimit import limited_step
+
+            cls.step = limited_step(cls.__dict__["step"])
 
     def __init__(self, config: EnvConfig | None = None):
         self.config = config if config is not None else self.Config()

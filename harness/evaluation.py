@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from agentbench.env import Task, task_set_sha256
 from agentbench.errors import CorruptFileError
-from agentbench.fileio import atomic_write_text
+from agentbench.fileio import atomic_write_text, write_error
 from agentbench.results import EnvResult, EpisodeCounts, Rate, Terminations, Tokens
 from agentbench.rollout import EpisodeJob, RolloutEngine
 from agentbench.stats import cluster_bootstrap_interval, wilson_interval
@@ -31,28 +31,47 @@ class EpisodeLog:
         any other unreadable line means the file is corrupt."""
         if not self.path.exists():
             return []
-        text = self.path.read_text()
-        *complete, torn = text.split("\n")
+        data = self.path.read_bytes()
+        # Cut at the last newline before decoding: a crash can tear a multi-byte character.
+        cut = data.rfind(b"\n") + 1
+        complete, torn = data[:cut], data[cut:]
+        try:
+            text = complete.decode()
+        except UnicodeDecodeError as exc:
+            raise CorruptFileError(f"{self.path} is corrupt: not UTF-8 at byte {exc.start}") from exc
         records: list[EpisodeRecord] = []
-        for number, line in enumerate(complete, 1):
+        seen: dict[tuple, int] = {}
+        for number, line in enumerate(text.split("\n"), 1):
             if not line.strip():
                 continue
             try:
-                records.append(EpisodeRecord.model_validate_json(line))
+                record = EpisodeRecord.model_validate_json(line)
             except ValidationError as exc:
                 raise CorruptFileError(
                     f"{self.path} is corrupt at line {number}: {exc.errors()[0]['msg']}"
                 ) from exc
+            if record.key in seen:
+                raise CorruptFileError(
+                    f"{self.path} is corrupt: line {number} repeats the episode of line {seen[record.key]} "
+                    f"({'/'.join(map(str, record.key))}); were two processes writing it?")
+            seen[record.key] = number
+            records.append(record)
         if torn and repair:
-            with open(self.path, "r+") as fh:
-                fh.truncate(len(text.encode()) - len(torn.encode()))
+            try:
+                with open(self.path, "r+b") as fh:
+                    fh.truncate(cut)
+            except OSError as exc:
+                raise write_error(self.path, exc) from exc
         return records
 
     def append(self, record: EpisodeRecord) -> None:
-        with open(self.path, "a") as fh:
-            fh.write(record.model_dump_json() + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        try:
+            with open(self.path, "a") as fh:
+                fh.write(record.model_dump_json() + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            raise write_error(self.path, exc) from exc
 
     def rewrite(self, records: Sequence[EpisodeRecord]) -> None:
         atomic_write_text(self.path, "".join(r.model_dump_json() + "\n" for r in records))

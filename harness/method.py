@@ -81,6 +81,8 @@ class Compute(BaseModel):
     expert_data_sha256: str | None = Field(None, description="hash of the expert steps trained on")
     expert_trajectories: int = Field(0, description="expert trajectories available to the method")
     rl_steps: list[RLStep] = Field(default_factory=list, description="per-step curve of an online-RL method")
+    settings: dict[str, Any] = Field(default_factory=dict,
+                                     description="the method's settings as resolved under the budget (online RL)")
 
 
 @dataclass

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agentbench.errors import AgentbenchError, UnknownNameError
+from agentbench.errors import AgentbenchError, CorruptFileError, UnknownNameError, UsageError
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -167,12 +167,39 @@ def resolve_model(name: str) -> ModelRef:
         if not (path / "config.json").exists():
             raise AgentbenchError(f"{path} is a folder but holds no model (no config.json)")
         meta = path / "agentbench_model.json"
-        base = json.loads(meta.read_text()) if meta.exists() else {}
+        try:
+            base = json.loads(meta.read_text()) if meta.exists() else {}
+        except (OSError, ValueError) as exc:
+            raise CorruptFileError(f"{meta} is corrupt: {exc}") from exc
+        if not isinstance(base, dict):
+            raise CorruptFileError(f"{meta} is corrupt: expected a JSON object")
         return ModelRef(base.get("name", path.name), str(path.resolve()), base.get("source", "local folder"),
                         learning_rate=base.get("learning_rate", 5e-5))
     if "/" in name and not name.startswith((".", "/")):
         return ModelRef(name, name, "huggingface hub")
     raise UnknownNameError("model", name, registry.models.names())
+
+
+def check_loadable(model: ModelRef) -> None:
+    """Load the model's config and tokenizer (cheap, no weights), so that a missing, offline or
+    malformed model fails in one line before any work (exit 2)."""
+    import logging
+
+    from transformers import AutoConfig, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
+    try:
+        AutoConfig.from_pretrained(model.path)
+        AutoTokenizer.from_pretrained(model.path)
+    except Exception as exc:  # transformers raises OSError, ValueError, JSON and key errors alike
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        reason = lines[0] if lines else type(exc).__name__
+        raise UsageError(f"model {model.name!r} cannot be loaded from {model.path}: {reason}") from exc
+    finally:
+        hf_logging.set_verbosity(verbosity)
 
 
 def file_sha256(path: Path) -> str:

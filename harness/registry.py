@@ -66,12 +66,21 @@ class Registry(Generic[T]):
         if key not in eps:
             raise UnknownNameError(self.kind, name, eps)
         ep = eps[key]
+        obj = self._load(key, ep)
+        dist = ep.dist.name if ep.dist is not None else None
+        return Resolved(obj=obj, name=key, variant=variant or None, distribution=dist)
+
+    def _load(self, key: str, ep: EntryPoint) -> Any:
         try:
             obj = ep.load()
         except Exception as exc:  # a broken plugin must not look like a bug of ours
             raise AgentbenchError(f"{self.kind} {key!r} failed to load from {ep.value}: {exc}") from exc
-        dist = ep.dist.name if ep.dist is not None else None
-        return Resolved(obj=obj, name=key, variant=variant or None, distribution=dist)
+        problem = wrong_kind(self.kind, obj)
+        if problem:
+            raise AgentbenchError(f"{self.kind} {key!r} from {_dist_name(ep)} ({ep.value}) is not "
+                                  f"{'an' if self.kind[0] in 'aeiou' else 'a'} {self.kind}: "
+                                  f"{problem}")
+        return obj
 
     def get(self, name: str) -> T:
         return self.resolve(name).obj
@@ -81,20 +90,62 @@ class Registry(Generic[T]):
         rows = []
         for name, ep in sorted(self._entry_points().items()):
             try:
-                obj: Any = ep.load()
+                obj: Any = self._load(name, ep)
             except Exception as exc:
                 obj = exc
             rows.append((name, ep.dist.name if ep.dist is not None else "?", obj))
         return rows
 
 
+def _dist_name(ep: EntryPoint) -> str:
+    return ep.dist.name if ep.dist is not None else "?"
+
+
+def _dist_key(ep: EntryPoint) -> tuple[str, str]:
+    """A distribution found twice on sys.path (an editable checkout beside an installed copy of
+    the same package) is one distribution, not a conflict."""
+    return (_dist_name(ep).lower().replace("_", "-"), ep.value)
+
+
 @cache
 def _group(group: str) -> dict[str, EntryPoint]:
     found: dict[str, EntryPoint] = {}
     for ep in entry_points(group=group):
-        # First one wins, so an editable checkout shadows a stale installed copy consistently.
-        found.setdefault(ep.name, ep)
+        first = found.get(ep.name)
+        if first is None:
+            found[ep.name] = ep
+        elif _dist_name(first).lower().replace("_", "-") != _dist_name(ep).lower().replace("_", "-"):
+            raise AgentbenchError(
+                f"{group}: {ep.name!r} is registered by two distributions, {_dist_name(first)} ({first.value}) "
+                f"and {_dist_name(ep)} ({ep.value}); uninstall one of them")
+        # the same distribution twice (a stale copy): the first on sys.path wins, consistently
     return found
+
+
+KIND_CHECKS: dict[str, tuple[str, ...]] = {
+    "env": ("reset", "step", "tasks"),
+    "method": ("train",),
+    "protocol": ("run",),
+    "backend": (),
+    "model": (),
+}
+"""Attributes a registered object of each kind must have."""
+
+
+def wrong_kind(kind: str, obj: Any) -> str | None:
+    """Why ``obj`` cannot be a component of ``kind`` (None when it can)."""
+    if kind in ("env", "method", "protocol"):
+        if not isinstance(obj, type):
+            return f"expected a class, got {type(obj).__name__}"
+        missing = [a for a in KIND_CHECKS[kind] if not callable(getattr(obj, a, None))]
+        if missing:
+            return f"{obj.__name__} has no {', '.join(missing)}"
+        config = getattr(obj, "Config", None)
+        if not (isinstance(config, type) and hasattr(config, "model_fields")):
+            return f"{obj.__name__} has no pydantic Config"
+    elif not callable(obj):
+        return f"expected a callable, got {type(obj).__name__}"
+    return None
 
 
 def refresh() -> None:

@@ -80,7 +80,7 @@ class ModelInfo(_Doc):
     dtype: str
     """Precision used for evaluation."""
     backend: str
-    """Generation backend: hf, vllm or openai."""
+    """Generation backend: a registered backend name (agentbench list backends)."""
     chat_template_sha256: str
     """sha256 of the chat template used to render prompts."""
     checkpoint_path: str | None = None
@@ -106,7 +106,7 @@ class GenerationInfo(_Doc):
 
 class ProtocolInfo(_Doc):
     name: str
-    """in-domain, ood, rl-compat or scaling."""
+    """A registered protocol name (agentbench list protocols)."""
     version: str
     """The protocol implementation's version."""
     budget: str
@@ -286,6 +286,30 @@ class ScalingPoint(_Doc):
     """Compute spent at this point."""
 
 
+class RLCompatCell(_Doc):
+    split: str
+    """The split evaluated."""
+    before: EnvResult
+    """The start's checkpoint, before RL."""
+    after: EnvResult
+    """After the shared RL recipe."""
+
+
+class RLCompatStart(_Doc):
+    start: str
+    """``none`` (the initial model) or the method whose checkpoint RL starts from."""
+    folder: str
+    """Where its files are, relative to the run folder (``starts/<start>``: before/, rl/, after/)."""
+    checkpoint_sha256: str | None = None
+    """Weights RL started from (None: the initial model)."""
+    start_train: Compute
+    """Compute of training the start (zero for ``none``)."""
+    rl_train: Compute
+    """Compute of the RL recipe from this start, with its per-step curve (``rl_steps``)."""
+    cells: list[RLCompatCell]
+    """Success before and after RL, per split."""
+
+
 class RunResult(_Doc):
     schema_version: int = SCHEMA_VERSION
     """Version of this schema."""
@@ -319,6 +343,10 @@ class RunResult(_Doc):
     """Instruction-following before and after training (None when not run)."""
     scaling: list[ScalingPoint] = Field(default_factory=list)
     """Points of a scaling protocol (empty otherwise)."""
+    rl_compat: list[RLCompatStart] = Field(default_factory=list)
+    """RL-compatibility protocol: per start, success before and after the same RL recipe and
+    both trainings' compute (empty otherwise). ``envs`` then holds the headline start's
+    after-RL results (the first listed method's)."""
     artifacts: dict[str, str] = Field(default_factory=dict)
     """Side files and their sha256 (episodes_jsonl_sha256, ...)."""
     comparability: dict[str, Any] = Field(default_factory=dict)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,7 +19,7 @@ from agentbench.backends import Backend, SamplingParams
 from agentbench.env import Env, Task
 from agentbench.errors import EnvServerError
 from agentbench.prompting import Exchange, PromptBuilder
-from agentbench.trajectory import EpisodeRecord, Termination, TokenCount, Turn, trajectory_sha256
+from agentbench.trajectory import EpisodeRecord, Termination, TokenCount, Turn, TurnTokens, trajectory_sha256
 
 
 class RolloutLimits(BaseModel):
@@ -29,6 +30,8 @@ class RolloutLimits(BaseModel):
     max_turns: int = Field(20, ge=1, description="model moves per episode")
     max_prompt_tokens: int = Field(4096, ge=16, description="a longer prompt ends the episode (context_limit)")
     max_consecutive_invalid: int = Field(3, ge=1, description="invalid moves in a row that end an episode")
+    env_workers: int = Field(1, ge=1, description="env steps of one wave run concurrently in this many threads "
+                                                   "(slow envs: a JVM, a browser); results do not depend on it")
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,10 @@ class RolloutEngine:
         limits: RolloutLimits,
         wave_size: int = 16,
         env_name: str | None = None,
+        keep_tokens: bool = False,
     ):
+        """``keep_tokens``: record each move's prompt and sampled token ids and their sampling
+        log-probs on its ``Turn.tokens`` (online training; needs a backend with token ids)."""
         self.backend = backend
         self.make_env = make_env
         self.prompts = prompts
@@ -76,6 +82,9 @@ class RolloutEngine:
         self._pool: list[Env] = []
         self.env_name = env_name
         self.model_calls = 0
+        self.keep_tokens = keep_tokens
+        if keep_tokens:
+            self.sampling = sampling.model_copy(update={"logprobs": True})
 
     def waves(self, jobs: Sequence[EpisodeJob]) -> list[list[EpisodeJob]]:
         return [list(jobs[i : i + self.wave_size]) for i in range(0, len(jobs), self.wave_size)]
@@ -133,8 +142,12 @@ class RolloutEngine:
             completions = self.backend.generate(messages, self.sampling.model_copy(update={"seed": seed}))
             self.model_calls += len(completions)
             still: list[_Live] = []
-            for ep, completion in zip(live, completions):
-                ended = self._advance(ep, completion)
+            if self.limits.env_workers > 1 and len(live) > 1:
+                with ThreadPoolExecutor(max_workers=self.limits.env_workers) as pool:
+                    outcomes = list(pool.map(self._advance, live, completions))
+            else:
+                outcomes = [self._advance(ep, c) for ep, c in zip(live, completions)]
+            for ep, ended in zip(live, outcomes):
                 if ended is None:
                     still.append(ep)
                 else:
@@ -143,6 +156,9 @@ class RolloutEngine:
             turn += 1
 
     def _advance(self, ep: _Live, completion) -> tuple[Termination] | tuple[Termination, str] | None:
+        tokens = TurnTokens(prompt_ids=list(completion.prompt_ids), completion_ids=list(completion.token_ids),
+                            logprobs=list(completion.logprobs) if completion.logprobs is not None else None) \
+            if self.keep_tokens else None
         action = ep.env.parse_action(completion.text)
         shown = ep.observation
         if action is None:
@@ -159,7 +175,7 @@ class RolloutEngine:
             except Exception as exc:
                 ep.turns.append(Turn(observation=shown, response=completion.text, action=action, valid=False,
                                      prompt_tokens=completion.prompt_tokens,
-                                     completion_tokens=completion.completion_tokens))
+                                     completion_tokens=completion.completion_tokens, tokens=tokens))
                 return (Termination.env_error, repr(exc))
             valid, reward, done, observation = step.info.valid, step.reward, step.done, step.observation
             ep.progress = max(ep.progress, step.info.progress)
@@ -168,7 +184,7 @@ class RolloutEngine:
         ep.reward += reward
         ep.turns.append(Turn(observation=shown, response=completion.text, action=action, valid=valid,
                              reward=reward, done=done, prompt_tokens=completion.prompt_tokens,
-                             completion_tokens=completion.completion_tokens))
+                             completion_tokens=completion.completion_tokens, tokens=tokens))
         ep.history.append(Exchange(shown, completion.text))
         ep.observation = observation
         ep.invalid_in_row = 0 if valid else ep.invalid_in_row + 1

@@ -4,6 +4,7 @@ final ``result.json``."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from agentbench import registry
+from agentbench import locking, registry
 from agentbench.artifacts import SharedCache
 from agentbench.backends import make_backend
 from agentbench.budgets import Budget
@@ -20,7 +21,7 @@ from agentbench.env import Env, Task, sha256_json, task_set_sha256
 from agentbench.errors import CorruptFileError, UsageError
 from agentbench.evaluation import EpisodeLog, episodes_sha256, make_jobs, run_split, summarise
 from agentbench.expert import ExpertData, collect_expert, load_expert
-from agentbench.fileio import atomic_write_text
+from agentbench.fileio import WriteError, atomic_write_text
 from agentbench.method import Compute, TrainContext, TrainOutput
 from agentbench.models import ModelRef, file_sha256
 from agentbench.progress import Reporter
@@ -164,7 +165,7 @@ class RunSession:
             return load_train_output(marker)
 
         def depend_on(name: str, config: BaseModel | None) -> TrainOutput:
-            return self._dependency(name, config, expert_loader(), model, budget, label)
+            return self.dependency(name, config, expert_loader(), model, budget, label)
 
         ctx = TrainContext(
             env_name=self.spec.env.full_name, make_env=self.make_env, base_model=model, budget=budget,
@@ -185,7 +186,7 @@ class RunSession:
             save_train_output(self.shared.folder("trained", key) / "train_output.json", out)
         return out
 
-    def _dependency(self, name: str, config: BaseModel | None, expert: ExpertData, model: ModelRef,
+    def dependency(self, name: str, config: BaseModel | None, expert: ExpertData, model: ModelRef,
                     budget: Budget, label: str) -> TrainOutput:
         method_cls = registry.methods.get(name)
         method = method_cls(config if config is not None else method_cls.Config())
@@ -245,11 +246,12 @@ class RunSession:
                          bootstrap_seed=spec.seed)
 
     def backend_info(self) -> dict[str, Any]:
+        """What the result records of the backend: read off a live backend when this process
+        evaluated, else resolved the same way (a resume with nothing left to evaluate records
+        what the uninterrupted run did)."""
         if not self._backend_info:
-            from agentbench.backends.hf import chat_template_sha256, load_tokenizer
-
-            self._backend_info = {"backend": self.spec.backend, "dtype": self.spec.backend_options.dtype,
-                                  "chat_template_sha256": chat_template_sha256(load_tokenizer(self.base_model.path))}
+            self._backend_info = resolved_backend_info(self.spec.backend, self.spec.backend_options,
+                                                       self.base_model.path)
         return self._backend_info
 
     # -- forgetting ----------------------------------------------------------------------
@@ -308,18 +310,46 @@ class RunSession:
                             checkpoint_path=trained.path if trained else None,
                             checkpoint_sha256=trained.weights_sha256() if trained else None),
             generation=generation, protocol=protocol, train=output.train, envs=output.envs,
-            scaling=output.scaling, forgetting=forgetting,
+            scaling=output.scaling, rl_compat=output.rl_compat, forgetting=forgetting,
             artifacts={"episodes_jsonl_sha256": episodes_sha256(episodes), **{
                 f"{p.parent.relative_to(self.run_dir)}/episodes_jsonl_sha256": episodes_sha256(p)
-                for p in sorted(self.run_dir.glob("points/*/episodes.jsonl"))},
+                for p in sorted([*self.run_dir.glob("points/*/episodes.jsonl"),
+                                 *self.run_dir.glob("starts/*/*/episodes.jsonl")])},
                 **({"forgetting_jsonl_sha256": file_sha256(self.run_dir / FORGETTING_FILE)} if forgetting else {})},
             comparability=comparability, comparability_key=comparability_key(comparability),
         )
 
 
+def resolved_backend_info(backend: str, options: Any, model_path: str) -> dict[str, Any]:
+    """A backend's ``describe()`` without loading the model: "auto" resolved as it would be."""
+    from agentbench.backends.hf import chat_template_sha256, load_tokenizer, pick_device, pick_dtype
+
+    info: dict[str, Any] = {"backend": backend, "dtype": options.dtype,
+                            "chat_template_sha256": chat_template_sha256(load_tokenizer(model_path))}
+    if backend == "hf":
+        device = pick_device(options.device)
+        info.update(device=str(device), dtype=str(pick_dtype(options.dtype, device)).removeprefix("torch."))
+    return info
+
+
+def _portable_path(path: str, marker: Path) -> str:
+    """A checkpoint under the marker's output folder, relative to the marker's folder (so a
+    moved output or run folder still resumes); anything else (a base model) as given."""
+    target, here = Path(path), marker.parent.resolve()
+    try:
+        target.resolve().relative_to(here.parent)
+    except ValueError:
+        return path
+    return os.path.relpath(target.resolve(), here)
+
+
+def _resolve_path(path: str, marker: Path) -> str:
+    return path if Path(path).is_absolute() else str((marker.parent / path).resolve())
+
+
 def save_train_output(path: Path, out: TrainOutput) -> None:
     atomic_write_text(path, json.dumps({
-        "model": {"name": out.model.name, "path": out.model.path, "source": out.model.source,
+        "model": {"name": out.model.name, "path": _portable_path(out.model.path, path), "source": out.model.source,
                   "learning_rate": out.model.learning_rate},
         "compute": out.compute.model_dump(mode="json"),
         "prompt": out.prompt.model_dump(mode="json") if out.prompt else None,
@@ -331,7 +361,7 @@ def save_train_output(path: Path, out: TrainOutput) -> None:
 def load_train_output(path: Path) -> TrainOutput:
     try:
         data = json.loads(path.read_text())
-        model = ModelRef(**data["model"])
+        model = ModelRef(**{**data["model"], "path": _resolve_path(data["model"]["path"], path)})
         prompt = PromptConfig(**data["prompt"]) if data.get("prompt") else None
         from agentbench.results import ScalingPoint
 
@@ -362,24 +392,35 @@ def check_identity(path: Path, identity: dict[str, Any], what: str) -> None:
 
 
 def prepare_run_dir(out: Path, run_id: str, spec: RunSpec, resume: bool, overwrite: bool) -> Path:
+    """Create (or check, to resume) the run folder and lock it for this process: a second
+    process gets ``RUN is in use (pid N)``. A non-empty folder resumes only with a readable
+    run.json that records the same settings."""
     run_dir = out / run_id
     record = spec.record()
     spec_file = run_dir / "run.json"
-    if run_dir.exists() and overwrite:
-        shutil.rmtree(run_dir)
-    if run_dir.exists() and any(run_dir.iterdir()):
+    if out.exists() and not out.is_dir():
+        raise WriteError(f"cannot write {out}: not a folder")
+    locking.acquire(run_dir, label=str(run_dir))  # creates the folder; refuses a live holder
+    if overwrite:
+        for child in run_dir.iterdir():
+            if child.name != locking.LOCK_FILE:
+                shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+    if any(c.name != locking.LOCK_FILE for c in run_dir.iterdir()):
         if not resume:
             raise UsageError(f"{run_dir} exists: pass --resume to continue it or --overwrite to start again")
-        if spec_file.exists():
-            try:
-                previous = json.loads(spec_file.read_text())
-            except ValueError as exc:
-                raise CorruptFileError(f"{spec_file} is corrupt: {exc}") from exc
-            if previous.get("spec") != record:
-                changed = sorted(k for k in record if previous.get("spec", {}).get(k) != record[k])
-                raise UsageError(f"cannot resume {run_dir}: the run's settings changed ({', '.join(changed)})")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    spec_file.write_text(json.dumps({"spec": record, "command": command_line()}, indent=2))
+        if not spec_file.exists():
+            raise UsageError(f"cannot resume {run_dir}: it holds files but no run.json, so its settings are "
+                             "unknown; use --overwrite to start again or another --run-id")
+        try:
+            previous = json.loads(spec_file.read_text())
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise CorruptFileError(f"{spec_file} is corrupt: {exc}") from exc
+        if not isinstance(previous, dict) or not isinstance(previous.get("spec"), dict):
+            raise CorruptFileError(f"{spec_file} is corrupt: expected an object with the run's \"spec\"")
+        if previous["spec"] != record:
+            changed = sorted(k for k in record if previous["spec"].get(k) != record[k])
+            raise UsageError(f"cannot resume {run_dir}: the run's settings changed ({', '.join(changed)})")
+    atomic_write_text(spec_file, json.dumps({"spec": record, "command": command_line()}, indent=2))
     return run_dir
 
 

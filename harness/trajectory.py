@@ -27,6 +27,15 @@ class Termination(str, Enum):
     """The environment raised an error; the episode was abandoned and counted."""
 
 
+class TurnTokens(BaseModel):
+    """The exact tokens of one move, kept in memory for training (never written to
+    ``episodes.jsonl``): the prompt's ids, the sampled ids and their sampling log-probs."""
+
+    prompt_ids: list[int]
+    completion_ids: list[int]
+    logprobs: list[float] | None = None
+
+
 class Turn(BaseModel):
     """One model move. Loss, when trained on, falls on ``response`` only."""
 
@@ -38,6 +47,7 @@ class Turn(BaseModel):
     done: bool = False
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    tokens: TurnTokens | None = Field(None, exclude=True, description="token ids, when the rollout kept them")
 
 
 class TokenCount(BaseModel):

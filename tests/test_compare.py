@@ -216,3 +216,57 @@ def test_bad_input_is_one_line_with_exit_2(runs, tmp_path):
     done = _compare(good, edited)
     assert done.exit_code == 2 and "does not match" in done.output
     assert _compare(good, good, "--alpha", "1.5").exit_code == 2
+
+
+# -- rl-compat cells (constructed result folders, no model) -----------------------------------
+
+
+def _rl(tmp_path, name: str, starts=None) -> Path:
+    from test_publish import rl_compat_folder
+
+    return rl_compat_folder(tmp_path, starts, name=name)
+
+
+def test_cell_gates_one_start_of_two_rl_compat_results(tmp_path):
+    base = _rl(tmp_path, "base")
+    new = _rl(tmp_path, "new", {"none": (0, 2), "il": (4, 8), "iwm": (3, 2)})  # iwm after RL: 15 -> 2 of 16
+    out = tmp_path / "c.json"
+    same = runner.invoke(app, ["compare", str(base), str(new), "--cell", "il", "--json", str(out)])
+    assert same.exit_code == 0, same.output
+    c = Comparison.model_validate_json(out.read_text())
+    assert c.cell == "il/after" and [m.metric for m in c.metrics] == ["frozenlake/test"]
+    assert c.metrics[0].base_rate == c.metrics[0].new_rate == 50.0
+    assert "cell il/after (rl-compat)" in same.output
+    worse = runner.invoke(app, ["compare", str(base), str(new), "--cell", "iwm", "--json", str(out)])
+    assert worse.exit_code == 1, worse.output
+    m = Comparison.model_validate_json(out.read_text()).metrics[0]
+    assert (m.base_rate, m.new_rate, m.base_only, m.new_only) == (93.75, 12.5, 13, 0)
+    before = runner.invoke(app, ["compare", str(base), str(new), "--cell", "iwm/before", "--json", str(out)])
+    assert before.exit_code == 0 and Comparison.model_validate_json(out.read_text()).metrics[0].base_rate == 18.75
+    # the default is the top-level envs and episodes: the headline start's (il's) after-RL results
+    top = runner.invoke(app, ["compare", str(base), str(new), "--json", str(out)])
+    assert top.exit_code == 0 and Comparison.model_validate_json(out.read_text()).cell is None
+
+
+@pytest.mark.parametrize(("cell", "needle"), [
+    ("sr", "no start 'sr' in"),
+    ("il/during", "expected START or START/before or START/after"),
+    ("/after", "expected START or START/before or START/after"),
+])
+def test_unknown_cells_are_one_line_errors(tmp_path, cell, needle):
+    base, new = _rl(tmp_path, "base"), _rl(tmp_path, "new")
+    result = runner.invoke(app, ["compare", str(base), str(new), "--cell", cell])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: ") and needle in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_cell_of_a_result_that_is_not_rl_compat_is_a_one_line_error(tmp_path):
+    from test_publish import _env, make_result, write_results
+
+    plain = make_result("il", [_env("frozenlake", "test", 3)])
+    write_results(tmp_path / "runs", [plain])
+    run = tmp_path / "runs" / plain.run_id
+    result = runner.invoke(app, ["compare", str(run), str(run), "--cell", "il"])
+    assert result.exit_code == 2 and "is not an rl-compat result" in result.output
+    assert len(result.output.strip().splitlines()) == 1

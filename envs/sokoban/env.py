@@ -13,7 +13,6 @@ expert follows a breadth-first shortest solution (``solver.py``).
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from typing import Any, ClassVar
 
@@ -32,6 +31,7 @@ from agentbench.envs.sokoban.levels import (
 )
 from agentbench.envs.sokoban.solver import MOVES, Boxes, Cell, Room, apply_move, solve
 from agentbench.errors import ConfigError
+from agentbench.extras import has_module, needs_extra, require_extra
 
 # TextArena accepts these aliases too.
 ALIASES = {"w": "up", "a": "left", "s": "down", "d": "right", "north": "up", "south": "down",
@@ -68,8 +68,8 @@ class Sokoban(BaseEnv):
 
     @classmethod
     def availability(cls) -> Availability:
-        if importlib.util.find_spec("textarena") is None:
-            return Availability(False, "needs the PyPI package textarena (pip install textarena)")
+        if not has_module("textarena"):
+            return Availability(False, needs_extra("sokoban", "textarena"))
         return Availability(True)
 
     @property
@@ -93,7 +93,9 @@ class Sokoban(BaseEnv):
     def reset(self, task: Task, seed: int = 0) -> str:
         # The room is the task; Sokoban has no randomness once the room is fixed.
         import numpy as np
-        from textarena.envs.Sokoban.env import SokobanEnv
+
+        SokobanEnv = require_extra("textarena.envs.Sokoban.env", extra="sokoban", what="env sokoban",
+                                   package="textarena").SokobanEnv
 
         level = Level.from_spec(task.spec)
         self._room = level.room()

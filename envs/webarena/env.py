@@ -117,6 +117,8 @@ class WebArenaLite(BaseEnv):
     # Drives sites served elsewhere, so the shared local-env contract does not run it; its own
     # tests run the same checks against the fixture site.
     remote: ClassVar[bool] = True
+    # Playwright's sync API is bound to the thread that started it; its own timeouts bound each step.
+    step_time_limit_s: ClassVar[float | None] = None
 
     def __init__(self, config: WebArenaConfig | None = None):
         super().__init__(config)

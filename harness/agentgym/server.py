@@ -73,11 +73,60 @@ def _bad(message: str) -> ServiceError:
     return ServiceError(ErrorCode.bad_request, message)
 
 
+MAX_BODY_BYTES = 1 << 20
+"""Request bodies above this are refused (413): an action is text a model wrote, not megabytes."""
+MAX_REPLY_BYTES = 4 << 20
+"""Replies (observations) above this are refused (413) rather than sent."""
+MAX_NESTING = 32
+"""JSON nested deeper than this is refused (400) before it is parsed."""
+
+
+def _too_large(what: str, size: int, limit: int) -> ServiceError:
+    return ServiceError(ErrorCode.too_large, f"{what} is {size} bytes, over the server's limit of {limit}")
+
+
+def _nesting(raw: bytes) -> int:
+    """The deepest bracket nesting of a JSON text (brackets inside strings not counted)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(f"the body of {request.method} {request.url.path}", int(declared), limit)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(f"the body of {request.method} {request.url.path}", size, limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def _parse(request: Request, model: type[BaseModel]) -> Any:
-    raw = await request.body()
+    raw = await _read_body(request, request.app.state.max_body)
+    if _nesting(raw) > MAX_NESTING:
+        raise _bad(f"the body of {request.method} {request.url.path} nests deeper than {MAX_NESTING} levels")
     try:
         data = json.loads(raw) if raw.strip() else {}
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise _bad(f"the body of {request.method} {request.url.path} is not JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise _bad(f"the body of {request.method} {request.url.path} must be a JSON object")
@@ -101,11 +150,28 @@ def _query_id(request: Request) -> int:
 
 Handler = Callable[[Request], Awaitable[Any]]
 
+TOKEN_HEADER = "authorization"
+
+
+def _token_ok(request: Request, token: str) -> bool:
+    import hmac
+
+    given = request.headers.get(TOKEN_HEADER, "").removeprefix("Bearer ").strip()
+    return hmac.compare_digest(given.encode(), token.encode())
+
 
 def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         try:
-            return _json(await handler(request))
+            token = request.app.state.token
+            if token is not None and not _token_ok(request, token):
+                raise ServiceError(ErrorCode.unauthorized, "a missing or wrong token: this server needs "
+                                   "--set token=... (or AGENTBENCH_ENV_TOKEN) on the client")
+            body = dumps(await handler(request))
+            limit = request.app.state.max_reply
+            if len(body) > limit:
+                raise _too_large(f"the reply to {request.method} {request.url.path}", len(body), limit)
+            return Response(body, media_type="application/json")
         except ServiceError as exc:
             return _json(exc.body(), exc.status)
         except Exception as exc:  # a bug of ours: still a JSON answer, and the server stays up
@@ -115,8 +181,10 @@ def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     return endpoint
 
 
-def make_app(service: EnvService) -> Starlette:
-    """The ASGI app serving ``service``; it closes every session when the server stops."""
+def make_app(service: EnvService, token: str | None = None, max_body: int = MAX_BODY_BYTES,
+             max_reply: int = MAX_REPLY_BYTES) -> Starlette:
+    """The ASGI app serving ``service``; it closes every session when the server stops. With
+    ``token``, every request must carry ``Authorization: Bearer TOKEN`` (else 401)."""
 
     def run(fn, *args, **kwargs):
         return run_in_threadpool(fn, *args, **kwargs)
@@ -206,7 +274,11 @@ def make_app(service: EnvService) -> Starlette:
         yield
         await run_in_threadpool(service.shutdown)
 
-    return Starlette(routes=routes, exception_handlers={HTTPException: http_error}, lifespan=lifespan)
+    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error}, lifespan=lifespan)
+    app.state.token = token or None
+    app.state.max_body = max_body
+    app.state.max_reply = max_reply
+    return app
 
 
 # -- running it -----------------------------------------------------------------------------
@@ -239,13 +311,27 @@ def _uvicorn_server(app: Starlette, log_level: str):
     return uvicorn.Server(config)
 
 
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def serve(service: EnvService, host: str, port: int, log_level: str = "warning",
-          on_ready: Callable[[str], None] | None = None) -> None:
+          on_ready: Callable[[str], None] | None = None, token: str | None = None) -> None:
     """Serve until interrupted (Ctrl-C or SIGTERM), then close every session."""
     sock = bind(host, port)
     if on_ready is not None:
         on_ready(url_of(sock))
-    _uvicorn_server(make_app(service), log_level).run(sockets=[sock])
+    _uvicorn_server(make_app(service, token=token), log_level).run(sockets=[sock])
 
 
 class BackgroundServer:
@@ -253,8 +339,8 @@ class BackgroundServer:
     notebooks: ``with BackgroundServer(service) as url: ...``."""
 
     def __init__(self, target: EnvService | Starlette, host: str = "127.0.0.1", port: int = 0,
-                 log_level: str = "warning"):
-        app = make_app(target) if isinstance(target, EnvService) else target
+                 log_level: str = "warning", token: str | None = None):
+        app = make_app(target, token=token) if isinstance(target, EnvService) else target
         self._sock = bind(host, port)
         self.url = url_of(self._sock)
         self._server = _uvicorn_server(app, log_level)

@@ -10,8 +10,11 @@ message names the server, the call and what went wrong, on one line.
 from __future__ import annotations
 
 import json
+import os
 import re
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +23,14 @@ import requests
 from agentbench.errors import EnvServerError
 
 GATEWAY_STATUSES = (502, 503, 504)
+FIRST_CONTACT_TIMEOUT_S = 10.0
+"""How long the first request waits for an answer (later ones wait ``timeout_s``)."""
+TOKEN_ENV = "AGENTBENCH_ENV_TOKEN"
+"""The environment variable with the shared token of a server started with ``--token``."""
+
+
+def _stderr_warning(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)
@@ -55,7 +66,9 @@ def _short_reason(exc: BaseException) -> str:
 
 
 class Transport:
-    def __init__(self, base_url: str, timeout_s: float = 60.0, retries: int = 3, backoff_s: float = 0.25):
+    def __init__(self, base_url: str, timeout_s: float = 60.0, retries: int = 3, backoff_s: float = 0.25,
+                 token: str | None = None, first_timeout_s: float = FIRST_CONTACT_TIMEOUT_S,
+                 warn: Callable[[str], None] | None = None):
         url = base_url.strip()
         if not re.match(r"^https?://[^/\s]+", url):
             from agentbench.errors import ConfigError
@@ -65,7 +78,13 @@ class Transport:
         self.timeout_s = timeout_s
         self.retries = retries
         self.backoff_s = backoff_s
+        self.first_timeout_s = min(first_timeout_s, timeout_s)
+        self._contacted = False
+        self._warn = warn or _stderr_warning
         self._http = requests.Session()
+        token = token if token is not None else os.environ.get(TOKEN_ENV, "")
+        if token:
+            self._http.headers["Authorization"] = f"Bearer {token}"
 
     def close(self) -> None:
         self._http.close()
@@ -82,23 +101,36 @@ class Transport:
         where = f"{method} {path}"
         for attempt in range(attempts):
             last = attempt == attempts - 1
+            # Until the server has answered once, wait less: a server that never answers (stopped,
+            # wrong port behind a proxy) should be reported in seconds, not minutes.
+            timeout = self.timeout_s if self._contacted else self.first_timeout_s
             try:
                 response = self._http.request(method, self.base_url + path, params=params, json=body,
-                                              timeout=self.timeout_s)
+                                              timeout=timeout)
             except requests.Timeout as exc:
                 if last:
                     raise EnvServerError(f"env server {self.base_url} did not answer {where} within "
-                                         f"{self.timeout_s:g} s{self._tries(attempts)}") from exc
+                                         f"{timeout:g} s{self._tries(attempts)}") from exc
+                problem = f"no answer within {timeout:g} s"
             except requests.RequestException as exc:
                 if last:
                     raise EnvServerError(f"env server {self.base_url} is unreachable ({_short_reason(exc)}) "
                                          f"during {where}{self._tries(attempts)}: is it running?") from exc
+                problem = _short_reason(exc)
             else:
+                self._contacted = True
                 reply = _decode(response)
+                if reply.status == 401:  # a server started with --token: no retry helps
+                    raise EnvServerError(f"env server {self.base_url} refused {where}: "
+                                         f"{reply.error_message or 'unauthorized'}")
                 gateway = reply.status in GATEWAY_STATUSES and reply.error_code != "too_many_sessions"
                 if not gateway or last:
                     return reply
-            time.sleep(self.backoff_s * 2**attempt)
+                problem = f"HTTP {reply.status}"
+            pause = self.backoff_s * 2**attempt
+            self._warn(f"env server {self.base_url}: {where} failed ({problem}); try {attempt + 2} of {attempts} "
+                       f"in {pause:g} s")
+            time.sleep(pause)
         raise AssertionError("unreachable")  # pragma: no cover
 
     @staticmethod

@@ -59,6 +59,10 @@ class ErrorCode(str, Enum):
     """The env raised while handling the request; the server itself is fine (500)."""
     too_many_sessions = "too_many_sessions"
     """Every session slot is taken by a recently used session (503)."""
+    too_large = "too_large"
+    """The request body or the reply is over the server's size limit (413)."""
+    unauthorized = "unauthorized"
+    """The server was started with --token and the request carried no or another token (401)."""
 
 
 STATUS = {
@@ -73,6 +77,8 @@ STATUS = {
     ErrorCode.unsupported: 501,
     ErrorCode.env_error: 500,
     ErrorCode.too_many_sessions: 503,
+    ErrorCode.too_large: 413,
+    ErrorCode.unauthorized: 401,
 }
 
 

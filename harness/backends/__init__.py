@@ -13,12 +13,13 @@ supports in ``capabilities`` and :func:`require` turns a missing one into a one-
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field, model_serializer
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer
 
 from agentbench.errors import ConfigError
 
@@ -64,6 +65,8 @@ class Completion:
     token_ids: tuple[int, ...] = ()
     logprobs: tuple[float, ...] | None = None
     """log p(token) under the sampling distribution (logits divided by the temperature)."""
+    raw_text: str | None = None
+    """The text exactly as decoded (``text`` may be stripped); IF-Eval scores this one."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,10 @@ class TokenScores:
     logprobs: list[float]
     top_ids: list[list[int]] | None = None
     top_logprobs: list[list[float]] | None = None
+
+
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
 
 
 class BackendOptions(BaseModel):
@@ -127,6 +134,20 @@ class BackendOptions(BaseModel):
             if key in data and data[key] == type(self).model_fields[key].default:
                 del data[key]
         return data
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", value):
+            raise ValueError(f"unknown device {value!r}; use one of {', '.join(DEVICES)}")
+        return value
+
+    @field_validator("dtype")
+    @classmethod
+    def _known_dtype(cls, value: str) -> str:
+        if value not in DTYPES:
+            raise ValueError(f"unknown dtype {value!r}; use one of {', '.join(DTYPES)}")
+        return value
 
 
 # Where a server is and how it is called: never part of a run's identity.

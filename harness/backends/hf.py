@@ -202,7 +202,7 @@ class HFBackend:
                 text, hit_string = text[: text.index(s)], True
         n = len(sampled)
         reason = "stop" if stop_at is not None or hit_string or n < params.max_new_tokens else "length"
-        return Completion(text=text.strip(), prompt_tokens=len(prompt_ids), completion_tokens=n,
+        return Completion(text=text.strip(), raw_text=text, prompt_tokens=len(prompt_ids), completion_tokens=n,
                           finish_reason=reason, prompt_ids=tuple(prompt_ids), token_ids=tuple(sampled),
                           logprobs=tuple(logprobs[:n]) if logprobs is not None else None)
 

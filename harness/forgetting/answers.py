@@ -20,11 +20,11 @@ from typing import Any
 
 from agentbench.artifacts import SharedCache
 from agentbench.backends import BackendOptions, SamplingParams, make_backend
-from agentbench.fileio import atomic_write_text
+from agentbench.fileio import atomic_write_text, write_error
 from agentbench.forgetting.data import IFEvalPrompt
 from agentbench.models import ModelRef
 
-ANSWERS_FORMAT = "1"
+ANSWERS_FORMAT = "2"  # 2: answers as generated (1 stored them stripped)
 ANSWERS_FILE = "answers.jsonl"
 BACKEND_FILE = "backend.json"
 
@@ -68,13 +68,18 @@ class AnswerLog:
     def load(self) -> dict[int, list[dict[str, Any]]]:
         if not self.path.exists():
             return {}
-        text = self.path.read_text()
-        *complete, torn = text.split("\n")
-        if torn:  # a crash mid-write: cut the partial line off
-            with open(self.path, "r+") as fh:
-                fh.truncate(len(text.encode()) - len(torn.encode()))
+        data = self.path.read_bytes()
+        cut = data.rfind(b"\n") + 1  # bytes first: a crash can tear a multi-byte character
+        if cut < len(data):  # a crash mid-write: cut the partial line off
+            try:
+                with open(self.path, "r+b") as fh:
+                    fh.truncate(cut)
+            except OSError as exc:
+                raise write_error(self.path, exc) from exc
         batches: dict[int, list[dict[str, Any]]] = {}
-        for line in complete:
+        for line in data[:cut].decode(errors="replace").split("\n"):
+            if not line:
+                continue
             try:
                 row = json.loads(line)
                 batches.setdefault(int(row["batch"]), []).append(row)
@@ -83,10 +88,13 @@ class AnswerLog:
         return batches
 
     def append(self, rows: Sequence[dict[str, Any]]) -> None:
-        with open(self.path, "a") as fh:
-            fh.write("".join(json.dumps(r) + "\n" for r in rows))
-            fh.flush()
-            os.fsync(fh.fileno())
+        try:
+            with open(self.path, "a") as fh:
+                fh.write("".join(json.dumps(r) + "\n" for r in rows))
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            raise write_error(self.path, exc) from exc
 
 
 def answers_key(model: ModelRef, chat_template_sha256: str, prompts_sha256: str, sampling: SamplingParams,
@@ -140,7 +148,7 @@ def generate_answers(
                 started = time.perf_counter()
                 completions = engine.generate([[{"role": "user", "content": p.prompt}] for p in chunk], sampling)
                 seconds = time.perf_counter() - started
-                rows = [{"batch": index, "key": p.key, "response": c.text, "completion_tokens": c.completion_tokens,
+                rows = [{"batch": index, "key": p.key, "response": c.raw_text if c.raw_text is not None else c.text, "completion_tokens": c.completion_tokens,
                          "finish_reason": c.finish_reason, "batch_seconds": seconds}
                         for p, c in zip(chunk, completions)]
                 log.append(rows)

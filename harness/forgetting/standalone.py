@@ -12,16 +12,16 @@ import json
 import re
 from pathlib import Path
 
-from agentbench import registry
+from agentbench import locking, registry
 from agentbench.artifacts import SharedCache
 from agentbench.backends import BackendOptions
 from agentbench.budgets import Budget, get_budget
 from agentbench.env import make_config, sha256_json
 from agentbench.errors import CorruptFileError, UnknownNameError, UsageError
-from agentbench.fileio import atomic_write_text
+from agentbench.fileio import WriteError, atomic_write_text
 from agentbench.forgetting.check import ForgettingCheck, Progress
 from agentbench.forgetting.config import ForgettingConfig
-from agentbench.models import ModelRef, resolve_model
+from agentbench.models import ModelRef, check_loadable, resolve_model
 from agentbench.provenance import command_line, environment_info, harness_info
 from agentbench.results import ForgettingResult
 
@@ -64,15 +64,22 @@ def run_standalone(*, model: str, base: str | None, budget: str, backend: str, s
     options = make_config(BackendOptions, routed["backend"], "backend")
     trained = resolve_model(model)
     initial = resolve_model(base) if base else recorded_base(trained)
+    check_loadable(trained)
+    check_loadable(initial)
     key = {"model": trained.weights_sha256(), "base": initial.weights_sha256(),
            "budget": budget_cfg.model_dump(mode="json"), "config": config.model_dump(mode="json"),
            "backend": backend, "backend_options": options.model_dump(mode="json"), "seed": seed}
     name = "custom" if routed["budget"] else budget_cfg.name
     folder = out / f"forgetting__{_slug(trained.name)}__vs__{_slug(initial.name)}__{name}__s{seed}__{sha256_json(key)[:8]}"
-    folder.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise WriteError(f"cannot write {out}: not a folder")
+    locking.acquire(folder, label=str(folder))  # creates it; refuses a second process
     check = ForgettingCheck(config=config, budget=budget_cfg, backend=backend, backend_options=options,
                             shared=SharedCache(out / "shared"), seed=seed, progress=progress)
-    result = check.run(initial, trained, folder, scope={"command": "agentbench forgetting"})
+    try:
+        result = check.run(initial, trained, folder, scope={"command": "agentbench forgetting"})
+    finally:
+        locking.release_all()
     result.extra.update(budget=budget_cfg.model_dump(mode="json"), command=command_line(),
                         environment=environment_info(), harness=harness_info())
     path = folder / RESULT_FILE

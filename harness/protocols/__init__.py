@@ -37,6 +37,8 @@ class ProtocolOutput:
     """Tokens per move used at evaluation when the method asked for more than the budget's."""
     base_model: ModelRef | None = None
     """The initial model ``model`` was trained from, when it is not the run's (scaling over models)."""
+    rl_compat: list = field(default_factory=list)
+    """``RLCompatStart`` entries of the rl-compat protocol."""
 
 
 @runtime_checkable

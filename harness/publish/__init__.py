@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agentbench.errors import UnknownNameError, UsageError
-from agentbench.fileio import atomic_write_text
+from agentbench.fileio import atomic_write_text, write_bytes
 
 
 @dataclass(frozen=True)
@@ -81,10 +81,9 @@ def publish(folder: Path, fmt: str, out: Path | None = None, reference: bool = F
 
     images = []
     if spec.images_beside:
-        out.parent.mkdir(parents=True, exist_ok=True)
         for figure in figs.all():
             path = out.parent / image_name(figure)
-            path.write_bytes(figure.png)
+            write_bytes(path, figure.png)
             images.append(path)
     atomic_write_text(out, spec.render(board, figs, image_name))
     return Published(out, images, board.n_results, collection.skipped + board.warnings)

@@ -14,13 +14,18 @@ footnote naming the difference from the column's reference settings (those most 
 results use; on a tie, those matching the run's budget). Any other difference makes a separate
 column, labelled with what differs (``frozenlake/test tasks 1a2b3c``, ``frozenlake/test 30
 turns``). Runs of the scaling protocol get their own tables (one per run and axis: a row per
-point) and curves.
+point) and curves; runs of the rl-compat protocol get a table each (a row per start and split:
+before and after RL, the paired change, both trainings' steps) and a curve of the RL steps.
+
+The marks and the ``vs il`` column come from paired tests on the runs' episodes (``paired``): a
+cell is bold only when it beats the column's runner-up by a paired test at 5%, else the rows tied
+with the top are marked as a tie group; ``vs il`` is each row's paired difference from the il
+row of the same column.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import shlex
 from collections import Counter
 from collections.abc import Callable
@@ -29,9 +34,21 @@ from typing import Any
 
 from agentbench.env import sha256_json
 from agentbench.publish.collect import LoadedResult
+from agentbench.publish.paired import (
+    REFERENCE_METHOD,
+    Entry,
+    EpisodeStore,
+    PairedDiff,
+    diff_text,
+    mark,
+    paired_diff,
+    run_episodes_path,
+    vs_reference,
+)
 from agentbench.publish.reference import ReferenceTable, env_key
 from agentbench.publish.text import count, forgetting_text, short
-from agentbench.results import EnvResult, Rate, RunResult, ScalingPoint
+from agentbench.results import EnvResult, Rate, RLCompatStart, RunResult, ScalingPoint
+from agentbench.trajectory import EpisodeRecord
 
 EMPTY = "–"
 """A value that does not exist (no forgetting check ran)."""
@@ -73,7 +90,12 @@ class Cell:
     run: LoadedResult
     env: EnvResult
     best: bool = False
+    tie: bool = False
+    """In the column's tie group: no paired test at 5% separates it from the top."""
     notes: list[int] = field(default_factory=list)
+    episodes: list[EpisodeRecord] | None = None
+    """The run's episodes of this evaluation (None: no episodes file beside the result)."""
+    vs_il: PairedDiff | None = None
 
 
 @dataclass
@@ -105,6 +127,15 @@ class Row:
     def compute(self, attr: str) -> str:
         return self._joined(lambda r: count(getattr(r.train, attr))) or ""
 
+    def vs_il(self, columns: list[Column]) -> str | None:
+        """The paired differences from il, one per column the row fills, in column order."""
+        diffs = [self.cells[c.key].vs_il for c in columns if c.key in self.cells]
+        return None if all(d is None for d in diffs) else " / ".join(diff_text(d) or EMPTY for d in diffs)
+
+    def vs_il_sort(self, columns: list[Column]) -> float | None:
+        diffs = [self.cells[c.key].vs_il for c in columns if c.key in self.cells]
+        return next((d.delta for d in diffs if d is not None), None)
+
     def compute_sort(self, attr: str) -> int:
         return sum(getattr(r.result.train, attr) for r in self.runs)
 
@@ -127,6 +158,8 @@ class Table:
     rows: list[Row]
     notes: list[str] = field(default_factory=list)
     reported: list[ReportedRow] = field(default_factory=list)
+    remarks: list[str] = field(default_factory=list)
+    """Unnumbered lines under the table (which il row ``vs il`` compares against, when several)."""
 
     @property
     def merges_runs(self) -> bool:
@@ -139,12 +172,47 @@ class Table:
 
 
 @dataclass
+class RLRow:
+    """One start on one split of an rl-compat run."""
+
+    start: str
+    split: str
+    env: str
+    before: Rate
+    after: Rate
+    change: PairedDiff | None
+    """after - before on the same episodes (None: no episodes to pair)."""
+    start_steps: int
+    rl_steps: int
+    vs_il: PairedDiff | None = None
+    """after-RL success against the il start's, on the same episodes."""
+    best: bool = False
+    tie: bool = False
+
+
+@dataclass
+class RLCompatView:
+    """An rl-compat run: its table's rows and its starts' RL curves."""
+
+    run: LoadedResult
+    rows: list[RLRow]
+    starts: list[RLCompatStart]
+
+    @property
+    def title(self) -> str:
+        r = self.run.result
+        return (f"rl-compat: {r.method.name} from each start ({r.model.name}, seed {r.protocol.seed}, "
+                f"budget {r.protocol.budget})")
+
+
+@dataclass
 class Board:
     tables: list[Table]
     scaling: list[LoadedResult]
     n_results: int
     warnings: list[str] = field(default_factory=list)
     reference: list[ReferenceTable] = field(default_factory=list)
+    rl_compat: list[RLCompatView] = field(default_factory=list)
 
 
 def evaluation_of(result: RunResult, env: EnvResult) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -222,7 +290,8 @@ COLUMN_ATTRS: list[Attr] = [
     (lambda c: c.setup, _dict_difference)]
 
 
-def build_table(protocol: str, results: list[LoadedResult], warnings: list[str]) -> Table:
+def build_table(protocol: str, results: list[LoadedResult], warnings: list[str],
+                store: EpisodeStore | None = None) -> Table:
     columns: dict[str, Column] = {}
     rows: dict[str, Row] = {}
     for loaded in results:
@@ -258,20 +327,47 @@ def build_table(protocol: str, results: list[LoadedResult], warnings: list[str])
             if cell is not None and cell.run not in row.runs:
                 row.runs.append(cell.run)
     table = Table(protocol, ordered, row_list)
+    store = store or EpisodeStore(warnings)
+    for row in row_list:
+        for cell in row.cells.values():
+            cell.episodes = store.of(run_episodes_path(cell.run.root),
+                                     cell.run.result.artifacts.get("episodes_jsonl_sha256"),
+                                     cell.env.name, cell.env.split)
     mark_best(table)
+    compare_with_il(table)
     add_notes(table)
     return table
 
 
 def mark_best(table: Table) -> None:
-    """Bold the highest success in each column, unless every result there ties."""
+    """Per column: bold the top when a paired test at 5% puts it ahead of the runner-up, else mark
+    the rows tied with it (``paired.mark``)."""
     for col in table.columns:
-        cells = [r.cells[col.key] for r in table.rows if col.key in r.cells]
-        top = max((c.rate.value for c in cells), default=0.0)
-        winners = [c for c in cells if math.isclose(c.rate.value, top, abs_tol=1e-12)]
-        if len(winners) < len(cells):
-            for c in winners:
-                c.best = True
+        entries = [(r.cells[col.key], Entry(r.label, r.cells[col.key].rate.value, r.cells[col.key].episodes))
+                   for r in table.rows if col.key in r.cells]
+        mark([e for _, e in entries])
+        for cell, entry in entries:
+            cell.best, cell.tie = entry.best, entry.tie
+
+
+def compare_with_il(table: Table) -> None:
+    """Each cell's paired difference from the il row's cell in the same column. With several il
+    rows in a column, the one trained longest (most optimizer steps; then first by label) is the
+    reference, and a remark says so."""
+    for col in table.columns:
+        ils = [r for r in table.rows if r.system["method"] == REFERENCE_METHOD and col.key in r.cells]
+        if not ils:
+            continue
+        ref = sorted(ils, key=lambda r: (-r.cells[col.key].run.result.train.optimizer_steps, r.label))[0]
+        if len(ils) > 1:
+            remark = (f"vs il on {col.label}: against {ref.label}, the il row trained longest "
+                      f"(of {len(ils)} il rows).")
+            if remark not in table.remarks:
+                table.remarks.append(remark)
+        base = ref.cells[col.key].episodes
+        for row in table.rows:
+            if row is not ref and col.key in row.cells:
+                row.cells[col.key].vs_il = vs_reference(row.cells[col.key].episodes, base)
 
 
 def _reference_generation(entries: list[tuple[Row, Cell]]) -> str:
@@ -322,16 +418,57 @@ def attach_reference(table: Table, reference: list[ReferenceTable]) -> None:
 
 def build_board(results: list[LoadedResult], reference: list[ReferenceTable] | None = None) -> Board:
     warnings: list[str] = []
+    store = EpisodeStore(warnings)
     scaling = [r for r in results if r.result.scaling]
+    rl = [r for r in results if r.result.rl_compat and not r.result.scaling]
     by_protocol: dict[str, list[LoadedResult]] = {}
     for loaded in results:
-        if not loaded.result.scaling:
+        if not loaded.result.scaling and not loaded.result.rl_compat:
             by_protocol.setdefault(loaded.result.protocol.name, []).append(loaded)
-    tables = [build_table(p, rs, warnings) for p, rs in
+    tables = [build_table(p, rs, warnings, store) for p, rs in
               sorted(by_protocol.items(), key=lambda kv: (PROTOCOL_ORDER.get(kv[0], 9), kv[0]))]
     for table in tables:
         attach_reference(table, reference or [])
-    return Board(tables, scaling, len(results), warnings, list(reference or []))
+    views = [rl_compat_view(loaded, store) for loaded in sorted(rl, key=lambda x: x.path)]
+    return Board(tables, scaling, len(results), warnings, list(reference or []), views)
+
+
+def rl_compat_view(loaded: LoadedResult, store: EpisodeStore) -> RLCompatView:
+    """An rl-compat run's rows: per split (in the split order), per start (in the run's order)."""
+    from agentbench.compare import rl_compat_episodes
+
+    result = loaded.result
+
+    def episodes(start: str, phase: str, env: EnvResult) -> list[EpisodeRecord] | None:
+        if loaded.root is None:
+            return None
+        path, key = rl_compat_episodes(loaded.root, result, start, phase)
+        return store.of(path, result.artifacts.get(key), env.name, env.split)
+
+    rows: list[RLRow] = []
+    after_eps: dict[tuple[str, str, str], list[EpisodeRecord] | None] = {}
+    for entry in result.rl_compat:
+        for cell in entry.cells:
+            before, after = episodes(entry.start, "before", cell.before), episodes(entry.start, "after", cell.after)
+            after_eps[(entry.start, cell.after.name, cell.split)] = after
+            change = paired_diff(before, after) if before is not None and after is not None else None
+            rows.append(RLRow(entry.start, cell.split, cell.after.name, cell.before.success_rate,
+                              cell.after.success_rate, change, entry.start_train.optimizer_steps,
+                              entry.rl_train.optimizer_steps))
+    order = {e.start: i for i, e in enumerate(result.rl_compat)}
+    rows.sort(key=lambda r: (r.env, SPLIT_ORDER.get(r.split, 9), r.split, order[r.start]))
+    groups: dict[tuple[str, str], list[RLRow]] = {}
+    for row in rows:
+        groups.setdefault((row.env, row.split), []).append(row)
+    for (env, split), members in groups.items():
+        entries = [Entry(r.start, r.after.value, after_eps[(r.start, env, split)]) for r in members]
+        mark(entries)
+        base = after_eps.get((REFERENCE_METHOD, env, split))
+        for row, entry in zip(members, entries):
+            row.best, row.tie = entry.best, entry.tie
+            if row.start != REFERENCE_METHOD and base is not None:
+                row.vs_il = vs_reference(after_eps[(row.start, env, split)], base)
+    return RLCompatView(loaded, rows, list(result.rl_compat))
 
 
 def provenance(loaded: LoadedResult) -> dict[str, str]:

@@ -16,6 +16,8 @@ class LoadedResult:
     path: str
     """Where the file lies, relative to the folder published."""
     result: RunResult
+    root: Path | None = None
+    """The run folder (its episodes files lie there); None for results held only in memory."""
 
 
 @dataclass
@@ -46,7 +48,7 @@ def collect(folder: Path, strict: bool = False) -> Collection:
         if result.status == "error":
             skipped.append(f"skipped {file}: the run ended in an error ({result.error or 'no reason recorded'})")
             continue
-        loaded.append(LoadedResult(file.relative_to(folder).as_posix(), result))
+        loaded.append(LoadedResult(file.relative_to(folder).as_posix(), result, file.parent))
     if not loaded:
         raise NoResultsError(f"no valid {RESULT_FILE} under {folder} ({len(skipped)} skipped: {skipped[0]})")
     return Collection(loaded, skipped)

@@ -17,10 +17,13 @@ from agentbench.publish.grid import (
     Grid,
     Piece,
     reference_grid,
+    rl_compat_grid,
+    rl_compat_legend,
     scaling_tables,
     sources,
     table_grid,
 )
+from agentbench.publish.paired import TIE
 from agentbench.publish.plots import Figure, Figures
 
 STYLE = """
@@ -33,6 +36,7 @@ table.sortable th { cursor: pointer; user-select: none; }
 table.sortable th[aria-sort=ascending]::after { content: " \\25B2"; }
 table.sortable th[aria-sort=descending]::after { content: " \\25BC"; }
 td.best { font-weight: bold; background: #eef7ee; }
+td.tie { background: #f5f9f5; }
 tbody.reported td { font-style: italic; color: #666; background: #fafafa; }
 tbody.reported tr:first-child td { border-top: 2px solid #999; }
 .label { position: relative; white-space: nowrap; }
@@ -97,14 +101,16 @@ def _run_label(run: LoadedResult) -> str:
 
 
 def _td(piece: Piece, numeric: bool, extra: str = "") -> str:
-    classes = " ".join(c for c in ("num" if numeric else "label", "best" if piece.bold else "") if c)
+    classes = " ".join(c for c in ("num" if numeric else "label", "best" if piece.bold else "",
+                                   "tie" if piece.tie else "") if c)
     attrs = f' class="{classes}"' if classes else ""
     if piece.sort is not None:
         attrs += f' data-sort="{escape(str(piece.sort))}"'
     if piece.run is not None:
         attrs += f' title="{escape(_provenance_text(piece.run))}"'
     notes = "".join(f"<sup>{n}</sup>" for n in piece.notes)
-    return f"<td{attrs}>{extra or escape(piece.text)}{notes}</td>"
+    tie = TIE if piece.tie else ""
+    return f"<td{attrs}>{extra or escape(piece.text)}{tie}{notes}</td>"
 
 
 def grid_html(grid: Grid, sortable: bool) -> str:
@@ -139,7 +145,7 @@ def _section(table: Table, figures: list[Figure]) -> str:
     parts.append("</ul>")
     if table.notes:
         parts.append("<p>Notes:</p><ol>" + "".join(f"<li>{escape(n)}</li>" for n in table.notes) + "</ol>")
-    extra = ([MERGED] if table.merges_runs else []) + ([REPORTED] if table.reported else [])
+    extra = ([MERGED] if table.merges_runs else []) + ([REPORTED] if table.reported else []) + table.remarks
     if extra:
         parts.append(f"<p>{escape(' '.join(extra))}</p>")
     if table.reported:
@@ -155,6 +161,13 @@ def render_html(board: Board, figs: Figures) -> str:
     body = [f"<h1>agentbench leaderboard</h1><p>From {n} result file{'s' if n != 1 else ''}. {escape(INTRO)} "
             "Hover a success cell for its run's provenance; expand a row label for all of its runs.</p>"]
     body += [_section(t, figs.by_table.get(t.protocol, [])) for t in board.tables]
+    for i, (view, figure) in enumerate(zip(board.rl_compat, figs.rl_compat)):
+        data = base64.b64encode(figure.png).decode()
+        body.append(f'<section id="rl-compat-{i}"><h2>{escape(view.title)}</h2>'
+                    + grid_html(rl_compat_grid(view), sortable=True)
+                    + f'<div class="legend"><p>{escape(rl_compat_legend(view))}</p></div>'
+                    + f'<figure><img alt="{escape(figure.title)}" src="data:image/png;base64,{data}">'
+                    + f"<figcaption>{escape(figure.title)}</figcaption></figure></section>")
     if figs.scaling:
         runs = "".join(f'<li class="label"><details><summary>{escape(_run_label(r))}</summary>'
                        f"{_provenance_list([r])}</details></li>" for r in board.scaling)

@@ -11,7 +11,7 @@ import io
 import re
 from dataclasses import dataclass
 
-from agentbench.publish.board import Board, Column, Table, curve_label, scaling_curves
+from agentbench.publish.board import Board, Column, RLCompatView, Table, curve_label, scaling_curves
 from agentbench.publish.collect import LoadedResult
 from agentbench.publish.text import axis_value
 
@@ -111,20 +111,46 @@ def scaling_charts(runs: list[LoadedResult]) -> list[Figure]:
     return figures
 
 
+def rl_curve(view: RLCompatView) -> Figure:
+    """Training-rollout success (left) and mean reward (right) over RL steps, one line per start."""
+    from matplotlib.figure import Figure as MplFigure
+
+    fig = MplFigure(figsize=(9.0, 3.6))
+    success_ax, reward_ax = fig.subplots(1, 2)
+    for start in view.starts:
+        steps = sorted(start.rl_train.rl_steps, key=lambda s: s.step)
+        xs = [s.step for s in steps]
+        success_ax.plot(xs, [100 * s.success for s in steps], marker="o", markersize=3, label=start.start)
+        reward_ax.plot(xs, [s.mean_reward for s in steps], marker="o", markersize=3, label=start.start)
+    success_ax.set_ylim(0, 100)
+    success_ax.set_ylabel("training-rollout success (%)")
+    reward_ax.set_ylabel("mean reward")
+    for ax in (success_ax, reward_ax):
+        ax.set_xlabel("RL step")
+        ax.legend(fontsize=8, title="start", title_fontsize=8)
+    r = view.run.result
+    title = f"rl-compat {r.method.name} from each start: training rollouts per RL step ({r.run_id})"
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return Figure(f"rl-compat-{slug(r.run_id)}", title, _png(fig))
+
+
 @dataclass(frozen=True)
 class Figures:
     by_table: dict[str, list[Figure]]
     """Table protocol -> its bar charts, one per column."""
     scaling: list[Figure]
+    rl_compat: list[Figure] = ()
+    """One curve figure per rl-compat run, in ``board.rl_compat``'s order."""
 
     def all(self) -> list[Figure]:
-        return [f for figs in self.by_table.values() for f in figs] + self.scaling
+        return [f for figs in self.by_table.values() for f in figs] + list(self.rl_compat) + self.scaling
 
 
 def figures(board: Board) -> Figures:
-    """Every figure of the board: bars per table column, and the scaling curves."""
+    """Every figure of the board: bars per table column, the rl-compat curves and the scaling curves."""
     return Figures({t.protocol: [bar_chart(t, c) for c in t.columns] for t in board.tables},
-                   scaling_charts(board.scaling))
+                   scaling_charts(board.scaling), [rl_curve(v) for v in board.rl_compat])
 
 
 def _error_bars(rates) -> list[list[float]]:

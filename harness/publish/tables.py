@@ -12,10 +12,13 @@ from agentbench.publish.grid import (
     Grid,
     Piece,
     reference_grid,
+    rl_compat_grid,
+    rl_compat_legend,
     scaling_tables,
     sources,
     table_grid,
 )
+from agentbench.publish.paired import TIE
 from agentbench.publish.plots import Figure, Figures
 
 ImageName = Callable[[Figure], str]
@@ -34,6 +37,8 @@ def _md_piece(p: Piece) -> str:
         text = f"*{text}*"
     if p.bold:
         text = f"**{text}**"
+    if p.tie:
+        text += TIE
     return text + "".join(f"<sup>{n}</sup>" for n in p.notes)
 
 
@@ -50,7 +55,7 @@ def _md_table(table: Table, figures: list[Figure], image_name: ImageName) -> lis
     lines += [f"- `{c.label}`: {c.describe()}" for c in table.columns]
     if table.notes:
         lines += ["", "Notes:"] + [f"{i}. {text}" for i, text in enumerate(table.notes, 1)]
-    extra = ([MERGED] if table.merges_runs else []) + ([REPORTED] if table.reported else [])
+    extra = ([MERGED] if table.merges_runs else []) + ([REPORTED] if table.reported else []) + table.remarks
     if extra:
         lines += ["", " ".join(extra)]
     for source in sources(table):
@@ -64,6 +69,9 @@ def render_markdown(board: Board, figs: Figures, image_name: ImageName) -> str:
     lines = ["# agentbench leaderboard", "", f"{_results_line(board)} {INTRO}", ""]
     for table in board.tables:
         lines += _md_table(table, figs.by_table.get(table.protocol, []), image_name)
+    for view, figure in zip(board.rl_compat, figs.rl_compat):
+        lines += [f"## {view.title}", "", *md_grid(rl_compat_grid(view)), "", rl_compat_legend(view), "",
+                  f"![{figure.title}]({image_name(figure)})", ""]
     if figs.scaling:
         lines += ["## scaling", "", "Success rate by axis value, one line per run; error bars: 95% intervals.", ""]
         lines += [f"![{f.title}]({image_name(f)})" for f in figs.scaling] + [""]
@@ -81,7 +89,7 @@ def render_markdown(board: Board, figs: Figures, image_name: ImageName) -> str:
 
 LATEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                   "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-                  "–": "--", "Δ": r"$\Delta$", "<": r"$<$", ">": r"$>$"}
+                  "–": "--", "Δ": r"$\Delta$", "<": r"$<$", ">": r"$>$", TIE: r"$^\dagger$"}
 
 
 def tex(text: str) -> str:
@@ -94,6 +102,8 @@ def _tex_piece(p: Piece) -> str:
         text = rf"\emph{{{text}}}"
     if p.bold:
         text = rf"\textbf{{{text}}}"
+    if p.tie:
+        text += tex(TIE)
     return text + "".join(rf"\textsuperscript{{{n}}}" for n in p.notes)
 
 
@@ -115,12 +125,13 @@ def _tex_figure(figure: Figure, image_name: ImageName) -> list[str]:
 
 
 def _tex_table(table: Table, figures: list[Figure], image_name: ImageName) -> list[str]:
-    caption = rf"Protocol {tex(table.protocol)}: success rate in \% with 95\% interval; bold: best in the column."
+    caption = (rf"Protocol {tex(table.protocol)}: success rate in \% with 95\% interval; bold: best in the column "
+               rf"by a paired test at 5\%; {tex(TIE)}: tied with the column's top.")
     lines = [r"\begin{table}[ht]", r"\centering", rf"\caption{{{caption}}}",
              *tex_tabular(table_grid(table)), r"\par\smallskip", r"\begin{minipage}{\linewidth}\footnotesize"]
     lines += [rf"{tex(c.label)}: {tex(c.describe())}.\\" for c in table.columns]
     lines += [rf"\textsuperscript{{{i}}} {tex(text)}\\" for i, text in enumerate(table.notes, 1)]
-    extra = ([MERGED] if table.merges_runs else []) + ([REPORTED] if table.reported else [])
+    extra = ([MERGED] if table.merges_runs else []) + ([REPORTED] if table.reported else []) + table.remarks
     lines += [rf"{tex(text)}\\" for text in extra]
     lines += [rf"Reported: {tex(s.paper)} ({tex(s.citation)}); {tex(s.unit)}.\\" for s in sources(table)]
     lines += [r"\end{minipage}", r"\end{table}", ""]
@@ -134,6 +145,15 @@ def render_latex(board: Board, figs: Figures, image_name: ImageName) -> str:
              f"% {_results_line(board)} {INTRO}", ""]
     for table in board.tables:
         lines += _tex_table(table, figs.by_table.get(table.protocol, []), image_name)
+    for view, figure in zip(board.rl_compat, figs.rl_compat):
+        lines += [r"\begin{table}[ht]", r"\centering",
+                  rf"\caption{{{tex(view.title)}: success rate in \% with 95\% interval, before and after RL.}}",
+                  *tex_tabular(rl_compat_grid(view)), r"\par\smallskip",
+                  rf"\begin{{minipage}}{{\linewidth}}\footnotesize {tex(rl_compat_legend(view))}\end{{minipage}}",
+                  r"\end{table}", ""]
+        lines += [r"\begin{figure}[ht]", r"\centering",
+                  rf"\includegraphics[width=0.9\linewidth]{{{image_name(figure)}}}",
+                  rf"\caption{{{tex(figure.title)}.}}", r"\end{figure}", ""]
     for figure in figs.scaling:
         lines += _tex_figure(figure, image_name)
     for scaling in scaling_tables(board.scaling):

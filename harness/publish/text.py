@@ -31,11 +31,20 @@ def rate_text(rate: Rate) -> str:
 
 
 def forgetting_text(result: RunResult) -> str | None:
-    """Change of IF-Eval prompt-level strict accuracy in points, with the paired test's p-value."""
+    """Change of IF-Eval prompt-level strict accuracy in points, with the paired test's p-value and
+    the answers' token limit (a cut answer can flip length instructions)."""
     f = result.forgetting
     if f is None:
         return None
-    return f"{signed_points(f.delta.prompt_level_strict)} (p={f.test.p_value:.3g})"
+    limit = ifeval_token_limit(f)
+    return f"{signed_points(f.delta.prompt_level_strict)} (p={f.test.p_value:.3g}" + \
+        (f", {limit} tok)" if limit else ")")
+
+
+def ifeval_token_limit(forgetting) -> int | None:
+    """The max_new_tokens of an IF-Eval check's answers, as its result records it."""
+    value = (forgetting.extra or {}).get("generation", {}).get("max_new_tokens")
+    return int(value) if isinstance(value, int) else None
 
 
 def count(n: int) -> str:
