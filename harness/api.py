@@ -79,6 +79,12 @@ def run(*, method: str | Sequence[str], env: str, protocol: str = "in-domain", m
 
     outcomes: list[RunOutcome] = []
     reporter = reporter if reporter is not None else Reporter(enabled=False)
+    from agentbench.training import distributed
+
+    if distributed.init():  # accelerate launch / torchrun: every rank trains, only rank 0 writes `out`
+        out = distributed.output_folder(Path(out))
+        if not distributed.is_main():
+            reporter, on_result = Reporter(enabled=False), None
     try:
         for spec in specs:
             run_dir = prepare_run_dir(Path(out), run_id or spec.default_run_id(), spec, resume, overwrite)

@@ -524,3 +524,63 @@ def run_main() -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+# -- agentbench sweep (harness/sweep.py) ------------------------------------------------------
+SWEEP_STYLES = {"done": "green", "skipped": "cyan", "failed": "bold red"}
+
+
+@app.command("sweep")
+@handles_errors
+def sweep_command(
+    method: Annotated[str, typer.Option("--method", "-m", help="methods, comma-separated (il,iwm)")],
+    env: Annotated[str, typer.Option("--env", "-e", help="environments, comma-separated")],
+    seed: Annotated[str, typer.Option("--seed", help="seeds, comma-separated (0,1,2)")] = "0",
+    protocol: Annotated[str, typer.Option("--protocol", "-p", help="in-domain, ood or scaling")] = "in-domain",
+    model: ModelOpt = "smollm2-135m",
+    backend: BackendOpt = "hf",
+    budget: BudgetOpt = "smoke",
+    out: OutOpt = Path("runs"),
+    set_: SetOpt = None,
+    launcher: Annotated[str, typer.Option("--launcher", help="local (worker processes) or ray "
+                                                             "(RAY_ADDRESS's cluster, else a local one)")] = "local",
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="local: cells run at once")] = 1,
+    retries: Annotated[int, typer.Option("--retries", help="ray: retries of a cell whose worker died")] = 2,
+    gpus_per_cell: Annotated[float, typer.Option("--gpus-per-cell", help="ray: GPUs each cell reserves")] = 0.0,
+    cpus_per_cell: Annotated[float, typer.Option("--cpus-per-cell", help="ray: CPUs each cell reserves")] = 1.0,
+    format_: Annotated[str, typer.Option("--format", "-f", help="leaderboard format: md, latex or html")] = "md",
+) -> None:
+    """One run per (method, env, seed) cell, skipping cells already complete, then the folder's
+    leaderboard. Exit 1 when a cell failed (its log is under OUT/sweep-logs/)."""
+    _configure_threads()
+    from agentbench.sweep import split_list, sweep
+
+    try:
+        seeds = [int(s) for s in split_list(seed, "seed")]
+    except ValueError:
+        raise typer.BadParameter(f"--seed expects integers, got {seed!r}") from None
+
+    def done(o) -> None:
+        extra = f" ({o.seconds:.0f} s)" if o.seconds else ""
+        detail = f": {o.error}" if o.error else ""
+        err_console.print(f"[{SWEEP_STYLES[o.status]}]{o.status}[/] {escape(o.cell.label())}{extra}{escape(detail)}",
+                          highlight=False, soft_wrap=True)
+
+    report = sweep(methods=split_list(method, "method"), envs=split_list(env, "env"), seeds=seeds, out=out,
+                   protocol=protocol, model=model, backend=backend, budget=budget, sets=set_ or [],
+                   launcher=launcher, jobs=jobs, retries=retries, gpus_per_cell=gpus_per_cell,
+                   cpus_per_cell=cpus_per_cell, publish_format=format_, on_done=done)
+    table = Table(title=f"sweep: {len(report.outcomes)} cell(s) in {out}")
+    for col in ("method", "env", "seed", "status", "success", "seconds", "run"):
+        table.add_column(col, justify="right" if col in ("seed", "success", "seconds") else "left")
+    for o in report.outcomes:
+        success = ", ".join(f"{100 * v:.1f}%" for v in o.success.values())
+        table.add_row(o.cell.method, o.cell.env, str(o.cell.seed), f"[{SWEEP_STYLES[o.status]}]{o.status}[/]",
+                      success, f"{o.seconds:.0f}" if o.seconds else "", o.cell.run_id)
+    console.print(table)
+    for message in report.messages:
+        err_console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    if report.leaderboard is not None:
+        console.print(f"leaderboard: {report.leaderboard}", highlight=False, soft_wrap=True)
+    if report.failed:
+        raise typer.Exit(1)

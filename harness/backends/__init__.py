@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer
 
 from agentbench.errors import ConfigError
 
@@ -92,13 +92,48 @@ DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
 
 
 class BackendOptions(BaseModel):
-    """How to run a model: where, in which precision, how many sequences at once."""
+    """How to run a model: where, in which precision, how many sequences at once; for ``openai``
+    which server and how to talk to it; for ``vllm`` how to size the engine (``--set key=value``).
+
+    Only ``device``, ``dtype`` and ``max_batch_size`` are always recorded (hashed into run ids);
+    the server and engine options below are recorded only when they differ from their defaults,
+    and where a server is and how it is called (``base_url``, ``api_key_env``, ``concurrency``,
+    ``timeout_s``, ``retries``) never are: they do not change what is sampled, and a run resumed
+    against a server restarted on another port keeps its run id."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N")
     dtype: str = Field("auto", description="auto (float32 on CPU, bfloat16 on GPU), float32, bfloat16, float16")
     max_batch_size: int = Field(32, ge=1, description="sequences per forward pass")
+    # -- openai: any OpenAI-compatible server ------------------------------------------------
+    base_url: str | None = Field(None, description="openai: the server's API root, e.g. http://127.0.0.1:8000/v1")
+    api_key_env: str = Field("OPENAI_API_KEY", description="openai: environment variable holding the API key "
+                                                           "(sent as a bearer token when set)")
+    served_model: str | None = Field(None, description="openai: the model name the server knows (default: the "
+                                                       "server's only model, else --model)")
+    concurrency: int = Field(8, ge=1, description="openai: requests in flight at most")
+    timeout_s: float = Field(120.0, gt=0, description="openai: seconds one request may take")
+    retries: int = Field(3, ge=0, description="openai: retries of a request after a transient error")
+    tokenizer: str | None = Field(None, description="openai: a local tokenizer (folder or hub id) for prompt "
+                                                    "token counts; default: the server's /tokenize, else --model's")
+    # -- vllm: the in-process engine -----------------------------------------------------------
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description="vllm: share of GPU memory it may take")
+    tensor_parallel_size: int = Field(1, ge=1, description="vllm: GPUs one model is split over")
+    max_model_len: int | None = Field(None, ge=1, description="vllm: context length (default: the model's)")
+    prefix_caching: bool = Field(True, description="vllm: reuse the KV cache of shared prompt prefixes")
+    lora_adapter: str | None = Field(None, description="vllm: a PEFT LoRA adapter folder applied to every request")
+    max_lora_rank: int = Field(16, ge=1, description="vllm: the largest LoRA rank the engine accepts")
+
+    @model_serializer(mode="wrap")
+    def _recorded(self, handler):
+        data = handler(self)
+        for key in _UNRECORDED:
+            data.pop(key, None)
+        for key in _RECORDED_IF_SET:
+            if key in data and data[key] == type(self).model_fields[key].default:
+                del data[key]
+        return data
 
     @field_validator("device")
     @classmethod
@@ -113,6 +148,13 @@ class BackendOptions(BaseModel):
         if value not in DTYPES:
             raise ValueError(f"unknown dtype {value!r}; use one of {', '.join(DTYPES)}")
         return value
+
+
+# Where a server is and how it is called: never part of a run's identity.
+_UNRECORDED = ("base_url", "api_key_env", "concurrency", "timeout_s", "retries")
+# Options that may change what is sampled: recorded, but only when set (older run ids stay valid).
+_RECORDED_IF_SET = ("served_model", "tokenizer", "gpu_memory_utilization", "tensor_parallel_size",
+                    "max_model_len", "prefix_caching", "lora_adapter", "max_lora_rank")
 
 
 @runtime_checkable

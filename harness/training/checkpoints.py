@@ -23,6 +23,15 @@ def save_checkpoint(model: Any, tokenizer: Any, folder: Path, base: ModelRef, me
     """Save weights, tokenizer and where they came from; returns a ref to the new folder."""
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)
+    if not (folder / "config.json").exists():
+        # transformers writes nothing on a rank other than 0 of a process group; under accelerate
+        # launch the other ranks run the same run in a scratch folder and must reload what they trained.
+        from safetensors.torch import save_model
+
+        model.config.save_pretrained(folder)
+        if getattr(model, "generation_config", None) is not None:
+            model.generation_config.save_pretrained(folder)
+        save_model(model, str(folder / "model.safetensors"))
     tokenizer.save_pretrained(folder)
     name = f"{base.name}+{method}"
     meta = {"name": name, "source": f"trained by agentbench method {method} from {base.name}",

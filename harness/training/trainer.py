@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from agentbench.training import distributed
 from agentbench.training.batch import TokenBatch, TokenSample, collate
 from agentbench.training.losses import Loss, Normaliser, aggregate, token_logprobs
 
@@ -70,6 +71,8 @@ class PolicyTrainer:
                                                      target_modules="all-linear", task_type="CAUSAL_LM"))
         if config.gradient_checkpointing:
             model.gradient_checkpointing_enable()
+        if distributed.init():  # under accelerate launch / torchrun: data-parallel, see distributed.py
+            distributed.broadcast_parameters(model)
         self.model = model
         self.tokenizer = tokenizer
         self.config = config
@@ -129,8 +132,9 @@ class PolicyTrainer:
         self.optimizer.zero_grad(set_to_none=True)
         total, tokens = 0.0, 0
         sums: dict[str, float] = {}
-        for i in range(0, len(samples), self.micro_batch):
-            batch = collate(samples[i : i + self.micro_batch], self.tokenizer.pad_token_id).to(self.device)
+        mine = distributed.shard(samples)  # all of them in one process; every N-th of N ranks
+        for i in range(0, len(mine), self.micro_batch):
+            batch = collate(mine[i : i + self.micro_batch], self.tokenizer.pad_token_id).to(self.device)
             tokens += int(batch.attention_mask.sum())
             if loss.needs_reference:
                 with torch.no_grad():
@@ -143,6 +147,8 @@ class PolicyTrainer:
             for key, t in metrics.items():
                 sums[key] = sums.get(key, 0.0) + float((t * batch.mask).sum())
         params = [p for p in self.model.parameters() if p.requires_grad]
+        distributed.sum_gradients(params)  # ranks' shares add up to the whole step's gradient
+        total, tokens, sums = distributed.sum_metrics(total, tokens, sums)
         grad_norm = float(torch.nn.utils.clip_grad_norm_(params, self.config.max_grad_norm))
         lr = self.scheduler.get_last_lr()[0]
         self.optimizer.step()

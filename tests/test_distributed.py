@@ -1,0 +1,89 @@
+"""Data-parallel training: the same tiny training as two CPU processes under ``accelerate launch``
+(gloo) and as one process with the same global batch gives the same losses, gradient norms and
+final weights, up to floating-point summation order.
+
+accelerate 1.16's ``--cpu --num_processes 2`` starts a single process unless an MPI hostfile is
+given, so the test launches with ``--multi_gpu --num_processes 2``: on a machine without GPUs that
+is torchrun with two CPU processes, and the trainer joins them with gloo."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).with_name("ddp_train.py")
+RTOL = 1e-4
+"""Relative tolerance on each step's loss and gradient norm and on the final weights' checksum:
+the ranks' gradients are summed in another order than one process's micro-batches."""
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_process_training_matches_one_process(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("WORLD_SIZE", None)
+    single, double = tmp_path / "one.json", tmp_path / "two.json"
+    subprocess.run([sys.executable, str(SCRIPT), str(single)], check=True, env=env, timeout=300)
+    # `accelerate launch ...`, through this interpreter (a venv's console script may be elsewhere)
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+              "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_port()),
+              str(SCRIPT), str(double)]
+    done = subprocess.run(launch, env=env, timeout=300, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    one, two = json.loads(single.read_text()), json.loads(double.read_text())
+    assert one["world_size"] == 1 and two["world_size"] == 2
+    assert two["tokens"] == one["tokens"]  # every sample seen once across the ranks
+    assert two["loss"] == pytest.approx(one["loss"], rel=RTOL)
+    assert two["grad_norm"] == pytest.approx(one["grad_norm"], rel=RTOL)
+    assert two["checksum"] == pytest.approx(one["checksum"], rel=RTOL)
+    assert one["loss"][-1] < one["loss"][0]  # and it trains
+
+
+def test_only_rank_zero_writes_and_fsdp_is_refused(tmp_path, monkeypatch):
+    from agentbench.errors import ConfigError
+    from agentbench.training import distributed
+
+    assert distributed.output_folder(tmp_path) == tmp_path and not distributed.init()
+    assert distributed.shard([1, 2, 3]) == [1, 2, 3]
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    assert distributed.output_folder(tmp_path) != tmp_path
+    assert distributed.shard([1, 2, 3, 4, 5]) == [2, 4]
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    with pytest.raises(ConfigError, match="FSDP"):
+        distributed.init()
+
+
+@pytest.mark.slow
+def test_agentbench_run_under_accelerate_launch(tmp_path):
+    """The same `agentbench run` command as two processes: the same training log as one process,
+    one run folder (rank 0's), nothing left behind by rank 1."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("WORLD_SIZE", None)
+    run = ["-m", "agentbench", "run", "--method", "il", "--env", "frozenlake", "--model", "tiny", "-q",
+           "--set", "budget.train_tasks=2", "--set", "budget.eval_tasks=2", "--set", "budget.forgetting=false",
+           "--set", "budget.epochs=1"]
+    subprocess.run([sys.executable, *run, "--out", str(tmp_path / "one")], check=True, env=env, timeout=300,
+                   capture_output=True)
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+              "--main_process_port", str(_port()), *run, "--out", str(tmp_path / "two")]
+    done = subprocess.run(launch, env=env, timeout=300, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.stdout.count("result: ") == 1  # rank 1 ran in a scratch folder, quietly
+    [one] = (tmp_path / "one").glob("*/train_log.jsonl")
+    [two] = (tmp_path / "two").glob("*/train_log.jsonl")
+    assert one.parent.name == two.parent.name  # the same run id: the same run
+    a, b = ([json.loads(x) for x in f.read_text().splitlines()] for f in (one, two))
+    assert [s["loss"] for s in b] == pytest.approx([s["loss"] for s in a], rel=RTOL)
