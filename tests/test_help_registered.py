@@ -25,7 +25,8 @@ def test_help_names_nothing_unregistered(command):
 def test_an_unknown_backend_lists_only_registered_ones():
     result = runner.invoke(app, ["run", "--method", "il", "--env", "frozenlake", "--backend", "nope"])
     assert result.exit_code == 2
-    assert all(f"'{b}'" in result.output or b in result.output for b in registry.backends.names())
+    # the error suggests the closest registered names (several backends are registered now)
+    assert any(f"'{b}'" in result.output for b in registry.backends.names())
     for name in MAYBE["backend"]:
         if name not in registry.backends.names():
             assert name not in result.output
