@@ -73,7 +73,7 @@ class GRPO:
         cfg = self.config.model_dump(mode="json")
         resolved = {k: (cfg.get(k) if cfg.get(k) is not None else v) for k, v in preset.items()}
         resolved["learning_rate"] = cfg["learning_rate"] or ctx.budget.learning_rate or preset["learning_rate"]
-        return {**cfg, **resolved}
+        return {**cfg, **resolved, "max_seq_len": ctx.budget.max_seq_len}
 
     def loss(self, s: dict[str, Any], seed: int) -> ClippedPGLoss:
         return ClippedPGLoss(clip_low=s["clip_low"], clip_high=s["clip_high"], kl_coef=s["kl_coef"],
@@ -104,7 +104,7 @@ class GRPO:
         order: list = []
         loss = self.loss(s, ctx.seed)
         curve: list[RLStep] = []
-        totals = {"examples": 0, "tokens": 0, "loss_tokens": 0, "env_steps": 0, "model_calls": 0,
+        totals = {"examples": 0, "tokens": 0, "loss_tokens": 0, "optimizer_steps": 0, "env_steps": 0, "model_calls": 0,
                   "skipped_groups": 0, "dropped_env_errors": 0, "episodes": 0}
         update_time = 0.0
         for step in range(s["steps"]):
@@ -145,7 +145,7 @@ class GRPO:
                 totals["examples"] += m.sequences
                 totals["tokens"] += m.tokens
                 totals["loss_tokens"] += m.loss_tokens
-                totals["optimizer_steps"] = totals.get("optimizer_steps", 0) + 1
+                totals["optimizer_steps"] += 1
             update_time += update_s
             moves = sum(r.turns for r in records)
             totals["env_steps"] += moves
@@ -171,10 +171,10 @@ class GRPO:
         model = trainer.merged()
         ref = save_checkpoint(model, tokenizer, ctx.workdir / "checkpoint", ctx.base_model, self.name)
         wall = time.perf_counter() - started
-        stage = StageCompute(name="rl", examples=totals["examples"], optimizer_steps=totals.get("optimizer_steps", 0),
+        stage = StageCompute(name="rl", examples=totals["examples"], optimizer_steps=totals["optimizer_steps"],
                              tokens=totals["tokens"], loss_tokens=totals["loss_tokens"], wall_time_s=update_time)
         compute = Compute(
-            examples=totals["examples"], optimizer_steps=totals.get("optimizer_steps", 0), tokens=totals["tokens"],
+            examples=totals["examples"], optimizer_steps=totals["optimizer_steps"], tokens=totals["tokens"],
             loss_tokens=totals["loss_tokens"], wall_time_s=wall, env_steps=totals["env_steps"],
             model_calls=totals["model_calls"], stages=[stage],
             counters={"episodes": totals["episodes"], "skipped_groups": totals["skipped_groups"],

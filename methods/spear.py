@@ -30,7 +30,14 @@ from agentbench.method import TrainContext
 from agentbench.methods.grpo import GRPO, GRPOConfig
 from agentbench.training.batch import TokenSample
 from agentbench.training.losses import ClippedPGLoss
-from agentbench.training.rl import ReplayBuffer, cosine_decay, cosine_ramp, is_env_error, shaped_reward
+from agentbench.training.rl import (
+    ReplayBuffer,
+    cosine_decay,
+    cosine_ramp,
+    is_env_error,
+    shaped_reward,
+    turn_samples,
+)
 
 
 class SPEARConfig(GRPOConfig):
@@ -90,8 +97,6 @@ class SPEAR(GRPO):
         return reward
 
     def extra_samples(self, step, records, rewards, advantages, s) -> tuple[list[TokenSample], dict]:
-        from agentbench.training.rl import turn_samples
-
         buffer = self.buffer
         # The baseline tracks the env's outcome reward of the current policy (no shaping).
         buffer.observe([r.reward for r in records if not is_env_error(r)])
@@ -108,8 +113,8 @@ class SPEAR(GRPO):
         self._counts["replay_used"] += len(chosen)
         self._counts["replay_negative"] += negative
         # Admit this step's successes after drawing, so a trajectory is not replayed in its own step.
-        for record, reward, adv in zip(records, [r.reward for r in records], advantages):
-            if adv is not None and buffer.add(turn_samples(record, 0.0, 10**9), reward, adv, step):
+        for record, adv in zip(records, advantages):
+            if adv is not None and buffer.add(turn_samples(record, 0.0, s["max_seq_len"]), record.reward, adv, step):
                 self._counts["replay_added"] += 1
         metrics.update({"sil_coef": coef, "replayed": float(len(chosen))})
         return out, metrics
