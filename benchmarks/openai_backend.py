@@ -47,22 +47,6 @@ def start_vllm(python: Path, model_path: str, port: int, log: Path) -> subproces
     return subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
 
-def wait_ready(url: str, proc: subprocess.Popen | None, timeout_s: float = 600) -> None:
-    import requests
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise SystemExit(f"the vLLM server exited with {proc.returncode}")
-        try:
-            if requests.get(f"{url}/models", timeout=2).ok:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(2)
-    raise SystemExit(f"no server at {url} after {timeout_s} s")
-
-
 def completion_tokens(folder: Path) -> int:
     [f] = list(folder.glob("*/episodes.jsonl"))
     return sum(json.loads(line)["tokens"]["completion"] for line in f.read_text().splitlines())
@@ -144,6 +128,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
+    from agentbench.backends.openai import wait_for_server
     from agentbench.models import resolve_model
 
     sets = [f"budget.eval_tasks={args.eval_tasks}", "budget.forgetting=false"]
@@ -154,7 +139,7 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}/v1"
         proc = start_vllm(Path(args.vllm_python), resolve_model("smollm2-135m").path, port, tmp / "vllm.log")
     try:
-        wait_ready(url, proc)
+        wait_for_server(url, proc=proc)
         direct_run(url, [[{"model": _served(url), "messages": [{"role": "user", "content": "hi"}],
                            "max_tokens": 4, "temperature": 0}]], 1)  # warm-up
         e_s, e_tok, waves = engine_run(url, sets, tmp / "engine", args.concurrency)

@@ -12,7 +12,7 @@ import pytest
 from openai_fake import FakeServer, closed_port
 
 from agentbench.backends import SCORE, BackendOptions, SamplingParams, make_backend, require
-from agentbench.backends.openai import ServerError
+from agentbench.backends.openai import ServerError, wait_for_server
 from agentbench.errors import ConfigError
 
 CHATS = [[{"role": "user", "content": "Say hi."}], [{"role": "user", "content": "Count to three."}],
@@ -83,7 +83,7 @@ def test_prompt_counts_from_a_local_tokenizer_when_the_server_has_none(tiny_mode
 
 def test_transient_errors_are_retried(tiny_model, hf):
     with FakeServer(hf, mode="flaky", fail_first=2) as server:
-        backend = _openai(tiny_model, server.base_url, retries=3)
+        backend = _openai(tiny_model, server.base_url, request_retries=3)
         [c] = backend.generate(CHATS[:1], SamplingParams(max_new_tokens=3))
         backend.close()
     assert len(server.requests) == 3 and c.completion_tokens > 0
@@ -91,7 +91,7 @@ def test_transient_errors_are_retried(tiny_model, hf):
 
 def test_busy_server_gives_one_line_error_after_retries(tiny_model):
     with FakeServer(None, mode="503") as server:
-        backend = _openai(tiny_model, server.base_url, retries=2, tokenizer=tiny_model.path)
+        backend = _openai(tiny_model, server.base_url, request_retries=2, tokenizer=tiny_model.path)
         with pytest.raises(ServerError) as err:
             backend.generate(CHATS[:1], SamplingParams())
         backend.close()
@@ -102,7 +102,7 @@ def test_busy_server_gives_one_line_error_after_retries(tiny_model):
 
 def test_slow_server_times_out(tiny_model):
     with FakeServer(None, mode="hang", hang_s=5) as server:
-        backend = _openai(tiny_model, server.base_url, retries=1, timeout_s=0.3, tokenizer=tiny_model.path)
+        backend = _openai(tiny_model, server.base_url, request_retries=1, request_timeout_s=0.3, tokenizer=tiny_model.path)
         started = time.perf_counter()
         with pytest.raises(ServerError, match=r"no answer within 0.3 s"):
             backend.generate(CHATS[:1], SamplingParams())
@@ -112,7 +112,7 @@ def test_slow_server_times_out(tiny_model):
 
 def test_permanent_errors_are_not_retried(tiny_model):
     with FakeServer(None, mode="400") as server:
-        backend = _openai(tiny_model, server.base_url, retries=3, tokenizer=tiny_model.path)
+        backend = _openai(tiny_model, server.base_url, request_retries=3, tokenizer=tiny_model.path)
         with pytest.raises(ServerError, match=r"HTTP 400: max_tokens is too large"):
             backend.generate(CHATS[:1], SamplingParams())
         backend.close()
@@ -122,7 +122,7 @@ def test_permanent_errors_are_not_retried(tiny_model):
 def test_dead_server_and_missing_url(tiny_model):
     url = f"http://127.0.0.1:{closed_port()}/v1"
     with pytest.raises(ServerError, match="cannot connect") as err:
-        _openai(tiny_model, url, retries=1)
+        _openai(tiny_model, url, request_retries=1)
     assert "\n" not in str(err.value)
     with pytest.raises(ConfigError, match="base_url"):
         make_backend("openai", tiny_model, BackendOptions())
@@ -130,7 +130,7 @@ def test_dead_server_and_missing_url(tiny_model):
 
 def test_server_options_do_not_change_run_identity():
     plain = BackendOptions().model_dump(mode="json")
-    assert BackendOptions(base_url="http://x/v1", concurrency=3, retries=0, timeout_s=5).model_dump() == plain
+    assert BackendOptions(base_url="http://x/v1", concurrency=3, request_retries=0, request_timeout_s=5).model_dump() == plain
     assert BackendOptions(tokenizer="t").model_dump()["tokenizer"] == "t"
 
 
@@ -169,8 +169,24 @@ def test_cli_dead_server_is_one_line(tmp_path):
 
     url = f"http://127.0.0.1:{closed_port()}/v1"
     res = CliRunner().invoke(app, ["eval", "--env", "frozenlake", "--model", "tiny", "--backend", "openai",
-                                   "--set", f"base_url={url}", "--set", "retries=0", "--set",
+                                   "--set", f"base_url={url}", "--set", "request_retries=0", "--set",
                                    "budget.forgetting=false", "--out", str(tmp_path), "-q"])
     assert res.exit_code == 1
     lines = [line for line in res.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: openai backend:") and "cannot connect" in lines[0]
+
+
+def test_wait_for_server_returns_when_up_and_names_a_dead_one(hf, tmp_path):
+    with FakeServer(hf) as server:
+        wait_for_server(server.base_url, timeout_s=10)
+    import subprocess
+    import sys
+
+    log = tmp_path / "server.log"
+    log.write_text("address already in use\n")
+    proc = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    proc.wait()
+    with pytest.raises(ServerError, match=r"exited with 3: address already in use"):
+        wait_for_server(f"http://127.0.0.1:{closed_port()}/v1", proc=proc, log=log, timeout_s=10)
+    with pytest.raises(ServerError, match="within 0.1 s"):
+        wait_for_server(f"http://127.0.0.1:{closed_port()}/v1", timeout_s=0.1)

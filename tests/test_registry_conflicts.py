@@ -42,3 +42,24 @@ def test_an_object_of_the_wrong_kind_is_refused(tmp_path):
     assert "is not a method: JSONDecoder has no train" in done.stderr
     listed = _agentbench(tmp_path, "list", "envs")
     assert listed.returncode == 0 and "is not an env" in " ".join(listed.stdout.split())
+
+
+def test_no_env_or_protocol_option_is_shadowed_by_a_harness_section():
+    """An env's or protocol's option is written bare (``--set retries=5``); a harness-wide
+    section (backend, limits, prompt, generation, forgetting) that declared the same name would
+    make every such command ambiguous. Harness sections name their options apart."""
+    from agentbench import registry
+    from agentbench.backends import BackendOptions, SamplingParams
+    from agentbench.forgetting.config import ForgettingConfig
+    from agentbench.prompting import PromptConfig
+    from agentbench.rollout import RolloutLimits
+
+    harness = {name: set(cls.model_fields) for name, cls in {
+        "backend": BackendOptions, "generation": SamplingParams, "prompt": PromptConfig,
+        "limits": RolloutLimits, "forgetting": ForgettingConfig}.items()}
+    clashes = []
+    for kind in (registry.envs, registry.protocols):
+        for name in kind.names():
+            for key in kind.get(name).Config.model_fields:
+                clashes += [f"{name}.{key} vs {section}.{key}" for section, keys in harness.items() if key in keys]
+    assert not clashes, clashes

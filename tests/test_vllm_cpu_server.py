@@ -50,22 +50,6 @@ def start_vllm_server(model_path: str, port: int, log: Path) -> subprocess.Popen
                             start_new_session=True)
 
 
-def wait_ready(proc: subprocess.Popen, url: str, log: Path, timeout_s: float = 600) -> None:
-    import requests
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"vLLM server exited ({proc.returncode}): {log.read_text()[-2000:]}")
-        try:
-            if requests.get(f"{url}/models", timeout=2).ok:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(2)
-    raise TimeoutError(f"vLLM server not ready after {timeout_s} s: {log.read_text()[-2000:]}")
-
-
 def stop(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, 15)
@@ -89,6 +73,7 @@ def episodes(out: Path) -> dict[str, dict]:
 
 
 def test_eval_against_vllm_cpu_server_agrees_with_hf(tmp_path):
+    from agentbench.backends.openai import wait_for_server
     from agentbench.models import resolve_model
 
     model = resolve_model("smollm2-135m")
@@ -97,7 +82,7 @@ def test_eval_against_vllm_cpu_server_agrees_with_hf(tmp_path):
     log = tmp_path / "vllm.log"
     proc = start_vllm_server(model.path, port, log)
     try:
-        wait_ready(proc, url, log)
+        wait_for_server(url, proc=proc, log=log)
         started = time.perf_counter()
         eval_cli(tmp_path / "openai", "--backend", "openai", "--set", f"base_url={url}")
         served_s = time.perf_counter() - started

@@ -98,7 +98,7 @@ class BackendOptions(BaseModel):
     Only ``device``, ``dtype`` and ``max_batch_size`` are always recorded (hashed into run ids);
     the server and engine options below are recorded only when they differ from their defaults,
     and where a server is and how it is called (``base_url``, ``api_key_env``, ``concurrency``,
-    ``timeout_s``, ``retries``) never are: they do not change what is sampled, and a run resumed
+    ``request_timeout_s``, ``request_retries``) never are: they do not change what is sampled, and a run resumed
     against a server restarted on another port keeps its run id."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -113,8 +113,8 @@ class BackendOptions(BaseModel):
     served_model: str | None = Field(None, description="openai: the model name the server knows (default: the "
                                                        "server's only model, else --model)")
     concurrency: int = Field(8, ge=1, description="openai: requests in flight at most")
-    timeout_s: float = Field(120.0, gt=0, description="openai: seconds one request may take")
-    retries: int = Field(3, ge=0, description="openai: retries of a request after a transient error")
+    request_timeout_s: float = Field(120.0, gt=0, description="openai: seconds one request may take")
+    request_retries: int = Field(3, ge=0, description="openai: retries of a request after a transient error")
     tokenizer: str | None = Field(None, description="openai: a local tokenizer (folder or hub id) for prompt "
                                                     "token counts; default: the server's /tokenize, else --model's")
     # -- vllm: the in-process engine -----------------------------------------------------------
@@ -151,7 +151,7 @@ class BackendOptions(BaseModel):
 
 
 # Where a server is and how it is called: never part of a run's identity.
-_UNRECORDED = ("base_url", "api_key_env", "concurrency", "timeout_s", "retries")
+_UNRECORDED = ("base_url", "api_key_env", "concurrency", "request_timeout_s", "request_retries")
 # Options that may change what is sampled: recorded, but only when set (older run ids stay valid).
 _RECORDED_IF_SET = ("served_model", "tokenizer", "gpu_memory_utilization", "tensor_parallel_size",
                     "max_model_len", "prefix_caching", "lora_adapter", "max_lora_rank")

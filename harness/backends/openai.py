@@ -3,7 +3,7 @@ server, a hosted API) behind the policy protocol.
 
 ``--set base_url=http://HOST:PORT/v1`` names the server. Requests go out concurrently, at most
 ``concurrency`` at a time, each with a timeout; connection errors, timeouts and the transient
-HTTP statuses (408, 409, 425, 429, 5xx) are retried ``retries`` times with exponential backoff, and
+HTTP statuses (408, 409, 425, 429, 5xx) are retried ``request_retries`` times with exponential backoff, and
 then, or at once on a permanent error (a 400 or 404, say), the run stops with one line naming the
 server and what it said.
 
@@ -72,6 +72,28 @@ def _server_message(response) -> str:
     return " ".join(str(text).split())[:300] or response.reason
 
 
+def wait_for_server(url: str, *, proc: Any = None, log: Path | None = None, timeout_s: float = 600) -> None:
+    """Block until the OpenAI-compatible server at ``url`` (its API root, ``.../v1``) lists its
+    models; :class:`ServerError` when ``proc`` (the server's ``subprocess.Popen``) exits first or
+    ``timeout_s`` passes, with the tail of ``log`` (the server's output) when given."""
+    import requests
+
+    def tail() -> str:
+        return f": {log.read_text(errors='replace')[-2000:]}" if log is not None and log.exists() else ""
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise ServerError(f"the server for {url} exited with {proc.returncode}{tail()}")
+        try:
+            if requests.get(f"{url.rstrip('/')}/models", timeout=2).ok:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(2)
+    raise ServerError(f"no server answered at {url} within {timeout_s:g} s{tail()}")
+
+
 class HTTPClient:
     """Bounded, retried JSON requests to one server (thread-safe: one requests session per thread)."""
 
@@ -122,7 +144,7 @@ class HTTPClient:
             except ValueError:
                 last = f"an answer that is not JSON ({response.text[:80]!r})"
         raise ServerError(f"openai backend: {method} {url} failed {tries} time(s), last: {last}; is the server "
-                          f"up at {self.root}? (--set timeout_s=..., retries=...)")
+                          f"up at {self.root}? (--set request_timeout_s=..., request_retries=...)")
 
     def call(self, method: str, path: str, body: Any = None, **kw) -> Any:
         try:
@@ -147,12 +169,12 @@ class OpenAIBackend:
         self.model_ref = model
         self.options = options
         api_key = os.environ.get(options.api_key_env) or None
-        self.client = HTTPClient(options.base_url, api_key=api_key, timeout_s=options.timeout_s,
-                                 retries=options.retries, concurrency=options.concurrency)
+        self.client = HTTPClient(options.base_url, api_key=api_key, timeout_s=options.request_timeout_s,
+                                 retries=options.request_retries, concurrency=options.concurrency)
         # The server's root (without /v1) holds vLLM's /tokenize and llama.cpp's /props.
         self.server_root = options.base_url.rstrip("/").removesuffix("/v1")
-        self.extra_client = HTTPClient(self.server_root, api_key=api_key, timeout_s=options.timeout_s,
-                                       retries=options.retries, concurrency=1)
+        self.extra_client = HTTPClient(self.server_root, api_key=api_key, timeout_s=options.request_timeout_s,
+                                       retries=options.request_retries, concurrency=1)
         models = self.client.call("GET", "/models").get("data", [])
         served = [m.get("id") for m in models]
         self.owned_by = str(models[0].get("owned_by", "")) if models else ""
