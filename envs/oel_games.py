@@ -374,9 +374,9 @@ class SokobanOEL(_TextArenaGame):
     game_title: ClassVar[str] = "Sokoban"
     env_id: ClassVar[str] = "Sokoban-v0"
     settings: ClassVar[dict[str, dict[str, Any]]] = {
-        "train": {"dim_room": (6, 6), "num_boxes": 1},
-        "test": {"dim_room": (6, 6), "num_boxes": 1},
-        "ood": {"dim_room": (7, 7), "num_boxes": 1},
+        "train": {"dim_room": [6, 6], "num_boxes": 1},
+        "test": {"dim_room": [6, 6], "num_boxes": 1},
+        "ood": {"dim_room": [7, 7], "num_boxes": 1},
     }
     llm_wrapped: ClassVar[bool] = True
     distinct_boards: ClassVar[bool] = True

@@ -20,8 +20,10 @@ REPLIES = ["Thought: go\nAction: up", "no action here", "Action:\nclick[Buy Now]
 def pair(request):
     """(in-process env, client env over HTTP) for one registered env."""
     cls = skip_unavailable(request.param)
-    with thread_server(request.param) as url:
-        local = cls()
+    # as the conformance suite: an env's conformance_params (tau-bench's scripted customer) on both sides
+    params = dict(getattr(cls, "conformance_params", {}))
+    with thread_server(request.param, tuple(f"{k}={v}" for k, v in params.items())) as url:
+        local = cls.from_params(params)
         remote = AgentGymEnv(AgentGymEnv.Config(variant=request.param, url=url))
         yield local, remote
         remote.close()
