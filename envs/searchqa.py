@@ -24,8 +24,18 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from agentbench.env import Availability, BaseEnv, EnvConfig, ExpertStep, NoExpert, Split, Step, StepInfo, Task
-from agentbench.errors import ConfigError, EnvUnavailableError
+from agentbench.env import (
+    AdapterEnv,
+    Availability,
+    EnvConfig,
+    ExpertStep,
+    NoExpert,
+    Split,
+    Step,
+    StepInfo,
+    Task,
+)
+from agentbench.errors import ConfigError
 
 _ACTION = re.compile(r"^(search|answer)\s*\[(.*)\]\s*$", re.IGNORECASE | re.DOTALL)
 
@@ -74,7 +84,7 @@ def _bm25(path: str):
     return retriever
 
 
-class SearchQA(BaseEnv):
+class SearchQA(AdapterEnv):
     name: ClassVar[str] = "searchqa"
     version: ClassVar[str] = "1"
     description: ClassVar[str] = ("search-augmented QA (Search-R1 / Early Experience) over a user corpus: "
@@ -87,14 +97,7 @@ class SearchQA(BaseEnv):
     def __init__(self, config: SearchQAConfig | None = None):
         super().__init__(config)
         self.config: SearchQAConfig
-        available = self.availability_for(self.config)
-        if not available.runnable:
-            raise EnvUnavailableError(f"searchqa cannot run here: {available.detail}")
         self._ep: dict[str, Any] | None = None
-
-    @classmethod
-    def availability(cls) -> Availability:
-        return cls.availability_for(SearchQAConfig())
 
     @classmethod
     def availability_for(cls, config: EnvConfig) -> Availability:

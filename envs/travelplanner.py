@@ -37,8 +37,18 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from agentbench.env import Availability, BaseEnv, EnvConfig, ExpertStep, NoExpert, Split, Step, StepInfo, Task
-from agentbench.errors import ConfigError, EnvUnavailableError
+from agentbench.env import (
+    AdapterEnv,
+    Availability,
+    EnvConfig,
+    ExpertStep,
+    NoExpert,
+    Split,
+    Step,
+    StepInfo,
+    Task,
+)
+from agentbench.errors import ConfigError
 
 PLAN_KEYS = ("current_city", "transportation", "breakfast", "attraction", "lunch", "dinner", "accommodation")
 COMMONSENSE = ("within_sandbox", "complete_information", "within_current_city", "reasonable_city_route",
@@ -556,7 +566,7 @@ def _compact(box: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-class TravelPlanner(BaseEnv):
+class TravelPlanner(AdapterEnv):
     name: ClassVar[str] = "travelplanner"
     version: ClassVar[str] = "1"
     description: ClassVar[str] = ("TravelPlanner sole-planning (Xie et al. 2024): submit a day-by-day plan from the "
@@ -570,14 +580,7 @@ class TravelPlanner(BaseEnv):
     def __init__(self, config: TravelPlannerConfig | None = None):
         super().__init__(config)
         self.config: TravelPlannerConfig
-        available = self.availability_for(self.config)
-        if not available.runnable:
-            raise EnvUnavailableError(f"travelplanner cannot run here: {available.detail}")
         self._ep: dict[str, Any] | None = None
-
-    @classmethod
-    def availability(cls) -> Availability:
-        return cls.availability_for(TravelPlannerConfig())
 
     @classmethod
     def availability_for(cls, config: EnvConfig) -> Availability:

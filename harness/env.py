@@ -198,6 +198,25 @@ class BaseEnv:
         self.close()
 
 
+class AdapterEnv(BaseEnv):
+    """An env whose runnability depends on its config (a data folder the user brings):
+    ``availability()`` answers for the defaults, and an env built under a config it cannot run
+    with is refused at construction with one line saying what is missing. Subclasses implement
+    ``availability_for``."""
+
+    def __init__(self, config: EnvConfig | None = None):
+        super().__init__(config)
+        available = self.availability_for(self.config)
+        if not available.runnable:
+            from agentbench.errors import EnvUnavailableError
+
+            raise EnvUnavailableError(f"{self.name} cannot run here: {available.detail}")
+
+    @classmethod
+    def availability(cls) -> Availability:
+        return cls.availability_for(cls.Config())
+
+
 def make_config(config_cls: type[BaseModel], params: dict[str, Any], owner: str) -> Any:
     """Build a component's config, turning pydantic's errors into one readable line."""
     from pydantic import ValidationError

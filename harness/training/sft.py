@@ -82,7 +82,6 @@ def train_sft(
     learning_rate: float,
     config: OptimConfig,
     seed: int,
-    output_dir: Path | None = None,
     log_path: Path | None = None,
     stage: str = "sft",
     on_step: Callable[[int, int], None] | None = None,

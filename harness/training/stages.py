@@ -29,7 +29,7 @@ def run_stage(ctx: TrainContext, model, tokenizer, examples: list[ChatExample], 
     return train_sft(
         model, tokenizer, examples, steps=steps, batch_size=b.batch_size, grad_accum=b.grad_accum,
         max_seq_len=b.max_seq_len, learning_rate=learning_rate(ctx, config), config=config,
-        seed=ctx.seed, output_dir=ctx.workdir / "trainer", log_path=ctx.log_path, stage=stage,
+        seed=ctx.seed, log_path=ctx.log_path, stage=stage,
         on_step=lambda done, total: ctx.on_progress(stage, done, total),
     )
 
