@@ -188,5 +188,5 @@ def test_wait_for_server_returns_when_up_and_names_a_dead_one(hf, tmp_path):
     proc.wait()
     with pytest.raises(ServerError, match=r"exited with 3: address already in use"):
         wait_for_server(f"http://127.0.0.1:{closed_port()}/v1", proc=proc, log=log, timeout_s=10)
-    with pytest.raises(ServerError, match="within 0.1 s"):
+    with pytest.raises(ServerError, match=r"within 0\.1 s"):
         wait_for_server(f"http://127.0.0.1:{closed_port()}/v1", timeout_s=0.1)
