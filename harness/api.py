@@ -31,10 +31,23 @@ def run(*, method: str | Sequence[str], env: str, protocol: str = "in-domain", m
         backend: str = "hf", budget: str = "smoke", seed: int = 0, out: Path | str = "runs",
         sets: Sequence[str] | dict[str, Any] = (), resume: bool = False, overwrite: bool = False,
         run_id: str | None = None, reporter: Any = None, protocol_obj: Any = None,
-        on_result: Callable[[RunOutcome], None] | None = None) -> list[RunOutcome]:
+        on_result: Callable[[RunOutcome], None] | None = None,
+        command: Sequence[str] | None = None) -> list[RunOutcome]:
     """Resolve, run and record one run per method (``il,iwm,sr`` runs three that share expert
     data, branching rollouts, seeds and evaluation tasks; under ``rl-compat`` the methods are the
-    protocol's starts and one run holds them all). ``sets``: ``key=value`` strings or a dict."""
+    protocol's starts and one run holds them all). ``sets``: ``key=value`` strings or a dict.
+    ``command``: the command line the results record (default: this process's)."""
+    from agentbench.provenance import recording_command
+
+    with recording_command(command):
+        return _run(method=method, env=env, protocol=protocol, model=model, backend=backend, budget=budget,
+                    seed=seed, out=out, sets=sets, resume=resume, overwrite=overwrite, run_id=run_id,
+                    reporter=reporter, protocol_obj=protocol_obj, on_result=on_result)
+
+
+def _run(*, method: str | Sequence[str], env: str, protocol: str, model: str, backend: str, budget: str, seed: int,
+         out: Path | str, sets: Sequence[str] | dict[str, Any], resume: bool, overwrite: bool, run_id: str | None,
+         reporter: Any, protocol_obj: Any, on_result: Callable[[RunOutcome], None] | None) -> list[RunOutcome]:
     from agentbench import registry
     from agentbench.errors import EnvUnavailableError, UsageError
     from agentbench.progress import Reporter
@@ -131,7 +144,7 @@ def check_device(device: str) -> None:
 def evaluate(*, env: str, model: str = "smollm2-135m", splits: Sequence[str] = ("test",), backend: str = "hf",
              budget: str = "smoke", seed: int = 0, out: Path | str = "runs", sets: Sequence[str] = (),
              resume: bool = False, overwrite: bool = False, run_id: str | None = None,
-             reporter: Any = None) -> RunOutcome:
+             reporter: Any = None, command: Sequence[str] | None = None) -> RunOutcome:
     """Evaluate ``model`` as it is on ``splits`` of ``env`` (``agentbench eval``)."""
     from agentbench.env import SPLITS
     from agentbench.errors import UnknownNameError
@@ -142,7 +155,8 @@ def evaluate(*, env: str, model: str = "smollm2-135m", splits: Sequence[str] = (
             raise UnknownNameError("split", s, SPLITS)
     [outcome] = run(method="none", env=env, protocol="eval", model=model, backend=backend, budget=budget,
                     seed=seed, out=out, sets=sets, resume=resume, overwrite=overwrite, run_id=run_id,
-                    reporter=reporter, protocol_obj=EvaluateOnly(EvaluateOnly.Config(splits=tuple(splits))))
+                    reporter=reporter, protocol_obj=EvaluateOnly(EvaluateOnly.Config(splits=tuple(splits))),
+                    command=command)
     return outcome
 
 

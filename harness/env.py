@@ -139,6 +139,10 @@ class BaseEnv:
     step_time_limit_s: ClassVar[float | None] = 60.0
     """Seconds a step may take before it is abandoned (an env-error episode); None: no limit
     (envs bound to their creating thread). ``AGENTBENCH_STEP_TIME_LIMIT_S`` overrides it."""
+    concurrent_steps: ClassVar[bool] = True
+    """Whether steps of different instances may run at once in threads (``limits.env_workers``).
+    False for envs bound to their creating thread (a Playwright browser) or whose instances share
+    something that is not safe to call concurrently (a model): such an env refuses env_workers > 1."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -9,6 +9,9 @@ with the run's ``result.json`` and ``episodes.jsonl`` only.
     python -m agentbench.gate check        # make regression: rerun into a temp folder, compare
     python -m agentbench.gate baselines    # make baselines: regenerate them deliberately
 
+Each declared command runs as the :mod:`agentbench.api` call it stands for, in a process of its
+own, and its result records the command line it stands for.
+
 ``check`` fails (exit 1) unless every comparison passes; an inconclusive comparison fails too
 (``--allow-inconclusive`` lets it through). The protocol is deterministic, so unchanged code
 reproduces the baselines' episodes exactly and passes; inconclusive means behaviour changed but
@@ -20,12 +23,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -74,12 +75,6 @@ def load_spec(folder: Path) -> GateSpec:
         raise CorruptFileError(f"{path} is corrupt: {'.'.join(map(str, first['loc']))}: {first['msg']}") from exc
 
 
-def _agentbench() -> list[str]:
-    """The console script beside this interpreter (so results record ``agentbench ...``)."""
-    script = Path(sys.executable).parent / "agentbench"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "agentbench"]
-
-
 def without_out(argv: list[str]) -> list[str]:
     """argv less the options that only say where a run goes (``--out``, ``--run-id``)."""
     out, skip = [], False
@@ -93,25 +88,94 @@ def without_out(argv: list[str]) -> list[str]:
     return out
 
 
-def run_one(spec: GateSpec, name: str, out: Path) -> tuple[Path, float]:
-    """Run ``name``'s command into ``out/name``; returns its run folder and the seconds it took."""
-    argv = [*_agentbench(), *spec.argv(name), "--out", str(out), "--run-id", name]
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+RUN_OPTIONS = {"--method": "method", "-m": "method", "--env": "env", "-e": "env", "--protocol": "protocol",
+               "-p": "protocol", "--model": "model", "--backend": "backend", "--budget": "budget",
+               "--seed": "seed", "--set": "sets"}
+EVAL_OPTIONS = {"--env": "env", "-e": "env", "--model": "model", "--backend": "backend", "--budget": "budget",
+                "--seed": "seed", "--set": "sets", "--split": "splits"}
+FLAGS = ("--quiet", "-q")
+"""Options that change nothing recorded (no progress bars: the gate's runs are quiet anyway)."""
+
+
+def api_call(name: str, argv: list[str]) -> tuple[str, dict[str, Any]]:
+    """A declared command (``run ...`` or ``eval ...``) as the :mod:`agentbench.api` call it stands
+    for: (``"run"`` or ``"evaluate"``, keyword arguments). An option the gate cannot pass is refused."""
+    command, *options = argv
+    table = {"run": RUN_OPTIONS, "eval": EVAL_OPTIONS}.get(command)
+    if table is None:
+        raise GateError(f"{SPEC_FILE}: {name}: a gated command starts with run or eval, not {command!r}")
+    kwargs: dict[str, Any] = {"sets": []}
+    i = 0
+    while i < len(options):
+        option, value = options[i], None
+        if "=" in option and option.startswith("--"):
+            option, value = option.split("=", 1)
+        if option in FLAGS:
+            i += 1
+            continue
+        key = table.get(option)
+        if key is None:
+            raise GateError(f"{SPEC_FILE}: {name}: option {option!r} of {command} is not one the gate can pass "
+                            f"(it takes {', '.join(sorted(set(table)))} and {', '.join(FLAGS)})")
+        if value is None:
+            if i + 1 >= len(options):
+                raise GateError(f"{SPEC_FILE}: {name}: option {option!r} needs a value")
+            value, i = options[i + 1], i + 2
+        else:
+            i += 1
+        if key in ("sets", "splits"):
+            kwargs.setdefault(key, []).append(value)
+        elif key == "seed":
+            try:
+                kwargs[key] = int(value)
+            except ValueError:
+                raise GateError(f"{SPEC_FILE}: {name}: --seed expects an integer, got {value!r}") from None
+        else:
+            kwargs[key] = value  # a later option overrides common's, as on the command line
+    return ("run" if command == "run" else "evaluate"), kwargs
+
+
+def _run_declared(name: str, argv: list[str], out: str) -> tuple[str, float, str]:
+    """In the run's own process: ``argv`` through :mod:`agentbench.api`, recording the command line it
+    stands for. Returns (run folder, seconds, error line or "")."""
+    from agentbench import api
+    from agentbench.cli import _configure_threads
+
+    _configure_threads()
+    function, kwargs = api_call(name, argv)
+    recorded = ["agentbench", *argv, "--out", out, "--run-id", name]
     started = time.perf_counter()
-    proc = subprocess.run(argv, env=env, capture_output=True, text=True)
-    seconds = time.perf_counter() - started
-    if proc.returncode != 0:
-        last = (proc.stderr.strip() or proc.stdout.strip() or "no output").splitlines()[-1]
-        raise GateError(f"gate run {name!r} failed (exit {proc.returncode}): {last}")
-    return out / name, seconds
+    try:
+        getattr(api, function)(**kwargs, out=out, run_id=name, command=recorded)
+    except AgentbenchError as exc:
+        return "", time.perf_counter() - started, f"gate run {name!r} failed (exit {exc.exit_code}): {exc}"
+    return str(Path(out) / name), time.perf_counter() - started, ""
 
 
 def run_all(spec: GateSpec, names: list[str], out: Path, jobs: int) -> dict[str, tuple[Path, float]]:
-    from concurrent.futures import ThreadPoolExecutor
+    """Every named run, ``jobs`` at a time, each a :func:`agentbench.api.run` (or ``evaluate``) in a
+    fresh process of its own (as from the command line: torch's global state, seeds and threads
+    start clean, so reruns reproduce the baselines bitwise)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {name: pool.submit(run_one, spec, name, out) for name in names}
-        return {name: f.result() for name, f in futures.items()}
+    for name in names:
+        api_call(name, spec.argv(name))  # refuse an unsupported option before any run starts
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # inherited by the spawned processes
+    done: dict[str, tuple[Path, float]] = {}
+    errors: list[str] = []
+    with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=multiprocessing.get_context("spawn"),
+                             max_tasks_per_child=1) as pool:
+        futures = {name: pool.submit(_run_declared, name, spec.argv(name), str(out)) for name in names}
+        for name, future in futures.items():
+            folder, seconds, error = future.result()
+            if error:
+                errors.append(error)
+            else:
+                done[name] = (Path(folder), seconds)
+    if errors:
+        raise GateError("; ".join(errors))
+    return done
 
 
 def select(spec: GateSpec, only: str | None) -> list[str]:

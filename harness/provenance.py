@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import importlib.metadata
 import platform
 import subprocess
 import sys
+from collections.abc import Iterator, Sequence
 from functools import cache
 from pathlib import Path
 
@@ -58,5 +61,22 @@ def harness_info() -> dict[str, object]:
     return {"version": agentbench.__version__, "git_commit": commit, "git_dirty": dirty}
 
 
+_COMMAND: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("agentbench_command", default=None)
+
+
 def command_line() -> list[str]:
-    return [Path(sys.argv[0]).name, *sys.argv[1:]]
+    """The command a result records: the process's own, or the equivalent command line that
+    :func:`recording_command` set (a caller of the Python API that stands for a CLI command, as
+    the regression gate does for the commands ``gate.json`` declares)."""
+    given = _COMMAND.get()
+    return list(given) if given is not None else [Path(sys.argv[0]).name, *sys.argv[1:]]
+
+
+@contextlib.contextmanager
+def recording_command(argv: Sequence[str] | None) -> Iterator[None]:
+    """Within the block, results record ``argv`` as their command (None: the process's)."""
+    token = _COMMAND.set(list(argv) if argv is not None else None)
+    try:
+        yield
+    finally:
+        _COMMAND.reset(token)

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agentbench.backends import Backend, SamplingParams
 from agentbench.env import Env, Task
-from agentbench.errors import EnvServerError
+from agentbench.errors import ConfigError, EnvServerError
 from agentbench.prompting import Exchange, PromptBuilder
 from agentbench.trajectory import EpisodeRecord, Termination, TokenCount, Turn, TurnTokens, trajectory_sha256
 
@@ -126,6 +126,9 @@ class RolloutEngine:
                 raise
             except Exception as exc:  # a task that cannot even start is counted, not fatal
                 yield self._record(_Live(job, env, ""), Termination.env_error, error=repr(exc))
+        if self.limits.env_workers > 1 and live and not getattr(live[0].env, "concurrent_steps", True):
+            raise ConfigError(f"env {self.env_name or type(live[0].env).name}'s steps cannot run concurrently "
+                              "(see its concurrent_steps): leave limits.env_workers at 1")
         turn = 0
         while live:
             messages = [self.prompts.messages(ep.history, ep.observation) for ep in live]

@@ -142,3 +142,41 @@ def test_waves_skip_finished_work():
     records = engine.run(jobs, skip={j.key for j in jobs[:2]} | {jobs[2].key})
     # the first wave is done and skipped; the half-done second wave reruns whole
     assert [r.task_id for r in records] == [j.task.id for j in jobs[2:]]
+
+
+def test_env_workers_step_a_wave_concurrently_and_change_nothing():
+    """limits.env_workers > 1 steps the live episodes of a wave in threads: the same episodes."""
+    import random
+
+    moves = ["left", "right", "up", "down"]
+
+    def reply(messages):  # a reply fixed by the prompt, whatever the order of calls
+        return "Action: " + random.Random(str(messages)).choice(moves)
+
+    one = _engine(ScriptedPolicy(reply), RolloutLimits(max_turns=6)).run(_jobs(8))
+    four = _engine(ScriptedPolicy(reply), RolloutLimits(max_turns=6, env_workers=4)).run(_jobs(8))
+    assert [r.trajectory_sha256 for r in one] == [r.trajectory_sha256 for r in four]
+    assert len({r.trajectory_sha256 for r in one}) > 1
+
+
+def test_an_env_bound_to_one_thread_refuses_env_workers():
+    """webarena-lite (Playwright's sync API) and tau-bench (customers sharing one model) declare
+    concurrent_steps = False: env_workers > 1 is refused when the run is resolved, and by the
+    engine for a library caller, before any step."""
+    from agentbench.errors import ConfigError
+    from agentbench.spec import resolve_spec
+
+    for env in ("webarena-lite", "tau-bench"):
+        with pytest.raises(ConfigError, match=f"env {env}'s steps cannot run concurrently"):
+            resolve_spec(method="none", env=env, protocol="in-domain", model="tiny", backend="hf",
+                         budget="smoke", seed=0, sets=["limits.env_workers=2"])
+
+    class ThreadBound(FrozenLake):
+        concurrent_steps = False
+
+        def step(self, action):  # pragma: no cover - must not be reached
+            raise AssertionError("stepped")
+
+    engine = _engine(ScriptedPolicy(lambda m: "Action: left"), RolloutLimits(env_workers=2), make_env=ThreadBound)
+    with pytest.raises(ConfigError, match="steps cannot run concurrently"):
+        engine.run(_jobs(2))

@@ -15,17 +15,22 @@ Sharing a JVM needs care, because the jar keeps per-world state in JVM-wide plac
   and in which heat and matter flow between them, changes from one load to the next
   (allenai/ScienceWorld issue #33: the same actions sometimes boil the water, sometimes not).
 
-So every simulator owns its own generator and counter, switched in (under one process-wide
-lock) around each of its calls, and the JVM hashes identities with a constant
-(``-XX:hashCode=2``), which makes set iteration follow insertion order. With both, the same
-variation and actions give the same observations in any interleaving with other simulators,
-and across processes. The server-level calls are used directly: the package's ``step`` also
+So every simulator owns its own generator and counter, switched in (under its JVM's lock)
+around each of its calls, and the JVM hashes identities with a constant (``-XX:hashCode=2``),
+which makes set iteration follow insertion order. With both, the same variation and actions
+give the same observations in any interleaving with other simulators, and across processes.
+
+One JVM serialises its worlds' calls. ``AGENTBENCH_SCIENCEWORLD_JVMS=N`` spreads the worlds of a
+process over N JVMs (round robin, each with its own lock), so that the rollout engine's env
+workers (``--set limits.env_workers=N``) step N worlds at once; since no world depends on which
+JVM holds it, the episodes are the same for any N. The server-level calls are used directly: the package's ``step`` also
 lists every valid action each step, which costs 10-20x the step itself.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import shutil
 import subprocess
@@ -39,8 +44,30 @@ _T = TypeVar("_T")
 
 # Identity hashes become a constant: hash sets of the jar's objects iterate in insertion order.
 JAVA_OPTIONS = ("-XX:+UnlockExperimentalVMOptions", "-XX:hashCode=2")
-_LOCK = threading.RLock()
-_JVM: _Jvm | None = None
+JVMS_VARIABLE = "AGENTBENCH_SCIENCEWORLD_JVMS"
+_POOL_LOCK = threading.Lock()
+_LOCKS: dict[int, threading.RLock] = {}
+_JVMS: dict[int, _Jvm] = {}
+_SLOTS = itertools.count()
+
+
+def jvm_count() -> int:
+    """JVMs the worlds of this process are spread over (``AGENTBENCH_SCIENCEWORLD_JVMS``, default 1)."""
+    text = os.environ.get(JVMS_VARIABLE, "1")
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        from agentbench.errors import ConfigError
+
+        raise ConfigError(f"{JVMS_VARIABLE} must be a positive integer, got {text!r}")
+    return count
+
+
+def _lock(slot: int) -> threading.RLock:
+    with _POOL_LOCK:
+        return _LOCKS.setdefault(slot, threading.RLock())
 
 
 class JavaUnavailable(RuntimeError):
@@ -114,15 +141,25 @@ class _Jvm:
             self.process.wait(timeout=10)
 
 
-def shared_jvm() -> _Jvm:
-    """The process's JVM, launched on first use (and again if it died or the process forked)."""
-    global _JVM
-    with _LOCK:
-        if _JVM is None or not _JVM.alive:
-            if _JVM is not None and _JVM.owner_pid == os.getpid():
-                _JVM.discard()  # (a forked child leaves its parent's JVM alone)
-            _JVM = _Jvm()
-        return _JVM
+def shared_jvm(slot: int = 0) -> _Jvm:
+    """The process's JVM number ``slot``, launched on first use (and again if it died or the
+    process forked). Callers hold ``_lock(slot)``."""
+    with _lock(slot):
+        jvm = _JVMS.get(slot)
+        if jvm is None or not jvm.alive:
+            if jvm is not None and jvm.owner_pid == os.getpid():
+                jvm.discard()  # (a forked child leaves its parent's JVM alone)
+            jvm = _JVMS[slot] = _Jvm()
+        return jvm
+
+
+def discard_jvm(slot: int) -> None:
+    """End the process's JVM number ``slot`` (worlds still in it are lost; a later world there
+    starts a new one)."""
+    with _lock(slot):
+        jvm = _JVMS.pop(slot, None)
+        if jvm is not None and jvm.owner_pid == os.getpid():
+            jvm.discard()
 
 
 def java_processes() -> list[int]:
@@ -146,10 +183,12 @@ def java_processes() -> list[int]:
 
 
 class Simulator:
-    """One ScienceWorld world in the shared JVM. Calls are serialised process-wide (the JVM-wide
-    state is switched to this simulator's for each), so threads may share simulators safely."""
+    """One ScienceWorld world in one of the process's JVMs. Calls are serialised per JVM (the
+    JVM-wide state is switched to this simulator's for each), so threads may share simulators
+    safely, and worlds in different JVMs run at once."""
 
     def __init__(self) -> None:
+        self._slot = next(_SLOTS) % jvm_count()
         self._jvm: _Jvm | None = None
         self._server: Any = None
         self._random: Any = None
@@ -160,11 +199,11 @@ class Simulator:
         fixed generator and a counter put back afterwards, for queries that must neither depend
         on nor change the world's future (listing valid actions draws random numbers).
         ``fresh_world``: the work makes a new world, so a dead JVM may be replaced first."""
-        with _LOCK:
+        with _lock(self._slot):
             if self._jvm is None or not self._jvm.alive:
                 if self._jvm is not None and not fresh_world:
                     raise JvmDied("ScienceWorld's JVM has died: this episode's world is lost")
-                self._attach(shared_jvm())
+                self._attach(shared_jvm(self._slot))
             jvm = self._jvm
             try:
                 jvm.switch_to(jvm.scratch_random() if scratch else self._random, self._next_id)
@@ -230,7 +269,7 @@ class Simulator:
 
     def close(self) -> None:
         """Free this world in the JVM (the JVM itself stays for the other simulators)."""
-        with _LOCK:
+        with _lock(self._slot):
             if self._jvm is not None and self._jvm.alive:
                 for java_object in (self._server, self._random):
                     self._jvm.gateway.detach(java_object)

@@ -116,6 +116,7 @@ class TauBench(BaseEnv):
     default_max_turns: ClassVar[int] = 40
     default_history_turns: ClassVar[int | None] = None
     supports_snapshot: ClassVar[bool] = True
+    concurrent_steps: ClassVar[bool] = False  # the LLM customers of all instances share one loaded model
     conformance_params: ClassVar[dict[str, Any]] = {"user": "scripted"}
     """What the conformance checks run with: the scripted user (deterministic, no model to load)."""
 

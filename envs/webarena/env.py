@@ -119,6 +119,7 @@ class WebArenaLite(BaseEnv):
     remote: ClassVar[bool] = True
     # Playwright's sync API is bound to the thread that started it; its own timeouts bound each step.
     step_time_limit_s: ClassVar[float | None] = None
+    concurrent_steps: ClassVar[bool] = False  # Playwright's sync API is bound to one thread
 
     def __init__(self, config: WebArenaConfig | None = None):
         super().__init__(config)

@@ -137,6 +137,9 @@ class HFBackend:
     def sharing(cls, module: Any, tokenizer: Any, model: ModelRef,
                 options: BackendOptions | None = None) -> HFBackend:
         """A backend over ``module`` itself (no copy): what a trainer updates is sampled next."""
+        from agentbench.training import distributed
+
+        distributed.require_unsharded("an online method (grpo, spear, oel)")
         return cls(model, options or BackendOptions(), module=module, tokenizer=tokenizer)
 
     def render(self, prompts: Sequence[Messages]) -> list[str]:

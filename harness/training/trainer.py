@@ -71,8 +71,16 @@ class PolicyTrainer:
                                                      target_modules="all-linear", task_type="CAUSAL_LM"))
         if config.gradient_checkpointing:
             model.gradient_checkpointing_enable()
+        self.sharded = False
         if distributed.init():  # under accelerate launch / torchrun: data-parallel, see distributed.py
             distributed.broadcast_parameters(model)
+            if distributed.fsdp():
+                if config.lora:
+                    from agentbench.errors import ConfigError
+
+                    raise ConfigError("FSDP with LoRA is not supported: train LoRA data-parallel (ddp.yaml)")
+                model = distributed.shard_model(model)
+                self.sharded = True
         self.model = model
         self.tokenizer = tokenizer
         self.config = config
@@ -133,23 +141,34 @@ class PolicyTrainer:
         total, tokens = 0.0, 0
         sums: dict[str, float] = {}
         mine = distributed.shard(samples)  # all of them in one process; every N-th of N ranks
-        for i in range(0, len(mine), self.micro_batch):
-            batch = collate(mine[i : i + self.micro_batch], self.tokenizer.pad_token_id).to(self.device)
-            tokens += int(batch.attention_mask.sum())
+        starts = list(range(0, len(mine), self.micro_batch))
+        if self.sharded:  # every forward is a collective: ranks short of samples run a zero-weighted batch
+            starts += [None] * (distributed.micro_batches(len(samples), self.micro_batch) - len(starts))
+        for i in starts:
+            if i is None:
+                batch = collate(samples[:1], self.tokenizer.pad_token_id).to(self.device)
+            else:
+                batch = collate(mine[i : i + self.micro_batch], self.tokenizer.pad_token_id).to(self.device)
+            tokens += int(batch.attention_mask.sum()) if i is not None else 0
             if loss.needs_reference:
                 with torch.no_grad():
                     batch.ref_logprobs = token_logprobs(self._logits(self.reference, batch), batch.targets,
                                                         getattr(loss, "temperature", 1.0))
             per_token, metrics = loss(self._logits(self.model, batch), batch)
             value = aggregate(per_token, batch.mask, self.aggregation, normaliser)
-            value.backward()
+            if i is None:
+                (value * 0.0).backward()  # the collectives of a forward and backward, no gradient
+                continue
+            (value * distributed.world_size() if self.sharded else value).backward()  # FSDP averages
             total += float(value.detach())
             for key, t in metrics.items():
                 sums[key] = sums.get(key, 0.0) + float((t * batch.mask).sum())
         params = [p for p in self.model.parameters() if p.requires_grad]
-        distributed.sum_gradients(params)  # ranks' shares add up to the whole step's gradient
+        if not self.sharded:  # (FSDP reduce-scatters, summing, in backward)
+            distributed.sum_gradients(params)  # ranks' shares add up to the whole step's gradient
         total, tokens, sums = distributed.sum_metrics(total, tokens, sums)
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, self.config.max_grad_norm))
+        norm = torch.nn.utils.clip_grad_norm_(params, self.config.max_grad_norm)
+        grad_norm = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)
         lr = self.scheduler.get_last_lr()[0]
         self.optimizer.step()
         self.scheduler.step()
@@ -161,7 +180,10 @@ class PolicyTrainer:
                            seconds=time.perf_counter() - started, extra=extra)
 
     def merged(self) -> Any:
-        """The trained model as a plain transformers model (LoRA adapters merged)."""
+        """The trained model as a plain transformers model (LoRA adapters merged; under FSDP, an
+        unsharded copy with the full weights, on every rank)."""
+        if self.sharded:
+            return distributed.unshard(self.model)
         if self.config.lora:
             return self.model.merge_and_unload()
         return self.model

@@ -18,7 +18,7 @@ pytest.importorskip("scienceworld")
 from agentbench.env import NoExpert, Task, replay
 from agentbench.envs.scienceworld import ScienceWorld
 from agentbench.envs.scienceworld.env import IN_DOMAIN_TYPES, OOD_TYPES, _official_variations
-from agentbench.envs.scienceworld.simulator import JvmDied, java_processes
+from agentbench.envs.scienceworld.simulator import JvmDied, discard_jvm, java_processes
 from agentbench.errors import ConfigError
 
 if not ScienceWorld.availability().runnable:
@@ -174,6 +174,40 @@ def test_one_jvm_many_instances_deterministic_in_any_interleaving():
         other.close()
     alone.close()
     assert len(java_processes()) == 1  # closing worlds keeps the shared JVM
+
+
+def test_worlds_spread_over_jvms_step_concurrently_with_the_same_episodes(monkeypatch):
+    """AGENTBENCH_SCIENCEWORLD_JVMS=2: worlds go round robin to two JVMs, and threads stepping
+    them at once (the rollout engine's env workers) give the episodes one JVM gives."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    tasks = [Task(f"t{i}", "test", {"task": t, "variation": v}) for i, (t, v) in enumerate(
+        [("boil", 21), ("grow-fruit", 97), ("find-animal", 267), ("chemistry-mix", 31)])]
+
+    def episodes(jvms: int, workers: int) -> list:
+        monkeypatch.setenv("AGENTBENCH_SCIENCEWORLD_JVMS", str(jvms))
+        worlds = [ScienceWorld() for _ in tasks]
+        first = [w.reset(t) for w, t in zip(worlds, tasks)]
+        played = [[o] for o in first]
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for action in ("look around", "wait1", "open door to kitchen", "inventory", "wait1"):
+                for record, step in zip(played, pool.map(lambda w, a=action: w.step(a), worlds)):
+                    record.append((step.observation, step.reward, step.done, step.info.valid))
+        slots = {w._sim._slot for w in worlds}
+        for w in worlds:
+            w.close()
+        return played, slots
+
+    one, _ = episodes(1, 1)
+    two, slots = episodes(2, 2)
+    assert two == one
+    assert slots == {0, 1}
+    assert len(java_processes()) == 2  # the second JVM was started
+    discard_jvm(1)
+    assert len(java_processes()) == 1
+    monkeypatch.setenv("AGENTBENCH_SCIENCEWORLD_JVMS", "0")
+    with pytest.raises(ConfigError, match="AGENTBENCH_SCIENCEWORLD_JVMS must be a positive integer"):
+        ScienceWorld()
 
 
 def test_replay_reaches_the_same_state(env):
