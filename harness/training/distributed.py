@@ -104,12 +104,15 @@ def shard_model(model: Any) -> Any:
 
 
 def unshard(model: Any) -> Any:
-    """A plain (unsharded) copy of a sharded ``model`` with its full weights, on every rank."""
+    """A plain (unsharded) copy of a sharded ``model`` with its full weights, in CPU memory, on
+    every rank. Gathered one tensor at a time, so a GPU holds one whole tensor at most."""
     import torch
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
     from transformers import AutoModelForCausalLM
 
-    state = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True))
+    state = {}
+    for name, tensor in model.state_dict().items():
+        whole = tensor.full_tensor() if hasattr(tensor, "full_tensor") else tensor
+        state[name] = whole.detach().to("cpu", copy=True)
     with torch.device("meta"):
         plain = AutoModelForCausalLM.from_config(model.config, dtype=next(iter(state.values())).dtype)
     plain.load_state_dict(state, assign=True)
