@@ -7,6 +7,7 @@ by replay when the env cannot snapshot).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -46,6 +47,9 @@ class ExpertData:
     steps: list[ExpertStepRecord]
     failed_tasks: list[str] = field(default_factory=list)
     env_steps: int = 0
+    env_errors: list[str] = field(default_factory=list)
+    """Failed tasks whose expert episode ended in an env error (a step that raised or ran past its
+    time limit), each ``task id: error``; they are in ``failed_tasks`` too."""
 
     def sha256(self) -> str:
         return sha256_json([asdict(s) for s in self.steps])
@@ -58,7 +62,7 @@ class ExpertData:
         ids = list(dict.fromkeys(s.task_id for s in self.steps))
         keep = set(ids[: max(1, round(len(ids) * fraction))])
         return ExpertData([t for t in self.tasks if t.id in keep], [s for s in self.steps if s.task_id in keep],
-                          self.failed_tasks, self.env_steps)
+                          self.failed_tasks, self.env_steps, self.env_errors)
 
     def examples(self, prompts: PromptBuilder) -> list[ChatExample]:
         """Imitation data: one example per expert step, prompted exactly as at evaluation."""
@@ -73,7 +77,8 @@ class ExpertData:
         presence marks a complete save)."""
         atomic_write_text(path, "".join(json.dumps(asdict(s)) + "\n" for s in self.steps))
         atomic_write_text(path.with_suffix(".meta.json"),
-                          json.dumps({"failed_tasks": self.failed_tasks, "env_steps": self.env_steps}))
+                          json.dumps({"failed_tasks": self.failed_tasks, "env_steps": self.env_steps,
+                                      "env_errors": self.env_errors}))
 
 
 def load_expert(path: Path, tasks: Sequence[Task]) -> ExpertData | None:
@@ -92,23 +97,29 @@ def load_expert(path: Path, tasks: Sequence[Task]) -> ExpertData | None:
     except (ValueError, TypeError, KeyError):
         return None
     failed = set(meta["failed_tasks"])
-    return ExpertData([t for t in tasks if t.id not in failed], steps, list(meta["failed_tasks"]), meta["env_steps"])
+    return ExpertData([t for t in tasks if t.id not in failed], steps, list(meta["failed_tasks"]), meta["env_steps"],
+                      list(meta.get("env_errors", [])))
 
 
 def collect_expert(
     make_env: Callable[[], Env], tasks: Sequence[Task], max_turns: int, seed: int = 0,
     on_task: Callable[[], None] | None = None,
 ) -> ExpertData:
-    """Play the expert on every task; trajectories that do not succeed are left out (and listed)."""
+    """Play the expert on every task; trajectories that do not succeed are left out (and listed).
+    An env error on a task (a reset or step that raises, or runs past its time limit) fails that
+    task, is listed in ``env_errors``, and the next task gets a fresh env; an env server that is
+    gone (:class:`EnvServerError`) ends the collection."""
+    from agentbench.errors import EnvServerError
+
     env = make_env()
     data = ExpertData(tasks=list(tasks), steps=[])
     try:
         for task in tasks:
             steps: list[ExpertStepRecord] = []
             history: list[Exchange] = []
-            observation = env.reset(task, seed=seed)
             success = False
             try:
+                observation = env.reset(task, seed=seed)
                 for index in range(max_turns):
                     move = env.expert_step()
                     result = env.step(move.action)
@@ -124,6 +135,14 @@ def collect_expert(
                         break
             except NoExpert:
                 success = False
+            except EnvServerError:
+                raise
+            except Exception as exc:  # counted, and the collection goes on with a fresh env
+                success = False
+                data.env_errors.append(f"{task.id}: {type(exc).__name__}: {exc}"[:300])
+                with contextlib.suppress(Exception):  # (a step still running may hold it)
+                    env.close()
+                env = make_env()
             if success:
                 data.steps.extend(steps)
             else:

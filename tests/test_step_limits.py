@@ -58,6 +58,41 @@ def test_the_limit_can_be_changed_or_turned_off(monkeypatch):
     assert time.monotonic() - started >= 1.0
 
 
+def test_expert_collection_counts_a_timed_out_step_and_goes_on_with_a_fresh_env():
+    """A step past its limit during expert collection (tau-bench's LLM customer on a loaded CPU
+    did this) fails that task only: listed in env_errors, and the next task gets a fresh env."""
+    from agentbench.env import ExpertStep
+    from agentbench.expert import collect_expert
+
+    class Scripted(Slow):
+        def tasks(self, split):
+            return [Task(name, split) for name in ("a", "hangs", "c")]
+
+        def reset(self, task, seed=0):
+            self.task = task
+            return "start"
+
+        def expert_step(self):
+            return ExpertStep("hang" if self.task.id == "hangs" else "win")
+
+        def step(self, action):
+            if action == "win":
+                return Step("won", 1.0, True, StepInfo(success=True))
+            return super().step(action)
+
+    made = []
+
+    def make_env():
+        made.append(Scripted())
+        return made[-1]
+
+    data = collect_expert(make_env, Scripted().tasks("train"), max_turns=3)
+    assert [t.id for t in data.tasks] == ["a", "c"] and data.failed_tasks == ["hangs"]
+    assert len(data.env_errors) == 1 and data.env_errors[0].startswith("hangs: StepTimeout: ")
+    assert len(made) == 2  # the busy env was left behind
+    assert {s.task_id for s in data.steps} == {"a", "c"}
+
+
 def test_a_timed_out_step_is_an_env_error_episode_and_counted(tiny_model):
     from agentbench.backends import BackendOptions, SamplingParams, make_backend
     from agentbench.prompting import PromptBuilder, PromptConfig

@@ -117,6 +117,10 @@ class TauBench(BaseEnv):
     default_history_turns: ClassVar[int | None] = None
     supports_snapshot: ClassVar[bool] = True
     concurrent_steps: ClassVar[bool] = False  # the LLM customers of all instances share one loaded model
+    step_time_limit_s: ClassVar[float | None] = None
+    """No wall-clock limit: a step is dict operations over the domain DB plus, with the LLM user,
+    one customer message of at most ``user_max_new_tokens`` (tens of seconds on a loaded CPU;
+    an ``openai`` user backend bounds its own requests)."""
     conformance_params: ClassVar[dict[str, Any]] = {"user": "scripted"}
     """What the conformance checks run with: the scripted user (deterministic, no model to load)."""
 

@@ -44,6 +44,7 @@ def compute_from(stages: list[tuple[str, SFTStats]], ctx: TrainContext, started:
     for _, stats in stages:
         total = total.add(stats)
     counters = {"dropped_examples": total.dropped, "expert_examples": len(ctx.expert.steps),
+                "expert_failed_tasks": len(ctx.expert.failed_tasks), "expert_env_errors": len(ctx.expert.env_errors),
                 **extra.pop("counters", {})}
     return Compute(
         examples=total.examples, optimizer_steps=total.optimizer_steps, tokens=total.tokens,
