@@ -225,7 +225,7 @@ def load_side(path: Path, cell: str | None = None) -> Side:
     result = read_result(file)
     if comparability_key(result.comparability) != result.comparability_key:
         raise CorruptFileError(f"{file} is corrupt: comparability_key does not match its comparability")
-    if result.scaling:
+    if not result.evaluated_itself:  # the scaling protocol's (a method's own curve is compared by its end)
         raise UsageError(f"{file} is a scaling result (each point has its own episodes): compare the points' runs")
     episodes_path, artifact = file.parent / "episodes.jsonl", "episodes_jsonl_sha256"
     if cell is not None:

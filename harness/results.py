@@ -310,6 +310,10 @@ class RLCompatStart(_Doc):
     """Success before and after RL, per split."""
 
 
+SCALING_PROTOCOL = "scaling"
+"""The protocol whose points are runs of their own (``agentbench.protocols``' ``scaling``)."""
+
+
 class RunResult(_Doc):
     schema_version: int = SCHEMA_VERSION
     """Version of this schema."""
@@ -353,6 +357,13 @@ class RunResult(_Doc):
     """What must match for two results to be compared (hashed into comparability_key)."""
     comparability_key: str
     """sha256 of ``comparability``."""
+
+    @property
+    def evaluated_itself(self) -> bool:
+        """Whether the run's top-level ``envs`` were evaluated in its own folder (``episodes.jsonl``):
+        every run but the scaling protocol's, whose points are runs of their own. A method's own
+        per-iteration curve (AgentEvol, OEL) sits in ``scaling`` beside its final evaluation."""
+        return not (self.scaling and self.protocol.name == SCALING_PROTOCOL)
 
 
 def comparability_of(protocol: ProtocolInfo, generation: GenerationInfo, envs: list[EnvResult]) -> dict[str, Any]:

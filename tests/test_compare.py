@@ -270,3 +270,25 @@ def test_cell_of_a_result_that_is_not_rl_compat_is_a_one_line_error(tmp_path):
     result = runner.invoke(app, ["compare", str(run), str(run), "--cell", "il"])
     assert result.exit_code == 2 and "is not an rl-compat result" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+LEADERBOARDS = Path(__file__).parent.parent / "leaderboards"
+
+
+def test_a_method_with_its_own_iteration_curve_compares_by_its_final_evaluation():
+    """OEL's result carries per-round points (scaling[], axis iteration) beside its final
+    evaluation: compare pairs the final evaluation's episodes with il's. A scaling-protocol result
+    (each point a run of its own, no episodes at the top) is still refused with one line."""
+    from agentbench.compare import compare
+    from agentbench.errors import UsageError
+
+    folder = LEADERBOARDS / "frozenlake-oel-smoke"
+    [il] = folder.glob("il__*")
+    [oel] = folder.glob("oel__*")
+    comparison = compare(il, oel, progress=True)
+    by_name = {m.metric: m for m in comparison.metrics}
+    assert by_name["frozenlake-oel/test"].n_pairs == 24
+    assert by_name["frozenlake-oel/test/progress"].verdict.value == "regression"
+    [scaling] = sorted((LEADERBOARDS / "frozenlake-scaling").glob("il__*"))[:1]
+    with pytest.raises(UsageError, match="is a scaling result"):
+        compare(scaling, scaling)

@@ -17,7 +17,7 @@ from pydantic import Field
 from agentbench.errors import ConfigError
 from agentbench.models import resolve_model
 from agentbench.protocols import ProtocolConfig, ProtocolOutput
-from agentbench.results import ScalingPoint
+from agentbench.results import SCALING_PROTOCOL, ScalingPoint
 
 if TYPE_CHECKING:
     from agentbench.session import RunSession
@@ -37,7 +37,7 @@ class ScalingConfig(ProtocolConfig):
 
 
 class Scaling:
-    name: ClassVar[str] = "scaling"
+    name: ClassVar[str] = SCALING_PROTOCOL
     version: ClassVar[str] = "1"
     description: ClassVar[str] = "a full run per point of expert-data fraction, branching factor K or model"
     train_split: ClassVar[str] = "train"

@@ -14,7 +14,8 @@ footnote naming the difference from the column's reference settings (those most 
 results use; on a tie, those matching the run's budget). Any other difference makes a separate
 column, labelled with what differs (``frozenlake/test tasks 1a2b3c``, ``frozenlake/test 30
 turns``). Runs of the scaling protocol get their own tables (one per run and axis: a row per
-point) and curves; runs of the rl-compat protocol get a table each (a row per start and split:
+point) and curves; a method that measures its own per-iteration curve (AgentEvol, OEL) gets both
+its final evaluation's row and the curve; runs of the rl-compat protocol get a table each (a row per start and split:
 before and after RL, the paired change, both trainings' steps) and a curve of the RL steps.
 
 The marks and the ``vs il`` column come from paired tests on the runs' episodes (``paired``): a
@@ -423,7 +424,7 @@ def build_board(results: list[LoadedResult], reference: list[ReferenceTable] | N
     rl = [r for r in results if r.result.rl_compat and not r.result.scaling]
     by_protocol: dict[str, list[LoadedResult]] = {}
     for loaded in results:
-        if not loaded.result.scaling and not loaded.result.rl_compat:
+        if loaded.result.evaluated_itself and not loaded.result.rl_compat:  # (scaling runs: curves only)
             by_protocol.setdefault(loaded.result.protocol.name, []).append(loaded)
     tables = [build_table(p, rs, warnings, store) for p, rs in
               sorted(by_protocol.items(), key=lambda kv: (PROTOCOL_ORDER.get(kv[0], 9), kv[0]))]
