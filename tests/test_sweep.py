@@ -94,6 +94,7 @@ def test_local_sweep_resumes_after_kill(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1500)  # 8 tiny cells and a Ray cluster: ~1 min alone, >10 min on 2 busy cores
 def test_ray_sweep_retries_a_killed_worker(tmp_path):
     ray = pytest.importorskip("ray")
     from agentbench.sweep import sweep
