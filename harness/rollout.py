@@ -33,6 +33,12 @@ class RolloutLimits(BaseModel):
     env_workers: int = Field(1, ge=1, description="env steps of one wave run concurrently in this many threads "
                                                    "(slow envs: a JVM, a browser); results do not depend on it")
 
+    def check_concurrency(self, env: object, name: str) -> None:
+        """Refuse ``env_workers`` > 1 for an env (class or instance) whose steps cannot run at once."""
+        if self.env_workers > 1 and not getattr(env, "concurrent_steps", True):
+            raise ConfigError(f"env {name}'s steps cannot run concurrently (see its concurrent_steps): "
+                              "leave limits.env_workers at 1")
+
 
 @dataclass(frozen=True)
 class EpisodeJob:
@@ -126,9 +132,8 @@ class RolloutEngine:
                 raise
             except Exception as exc:  # a task that cannot even start is counted, not fatal
                 yield self._record(_Live(job, env, ""), Termination.env_error, error=repr(exc))
-        if self.limits.env_workers > 1 and live and not getattr(live[0].env, "concurrent_steps", True):
-            raise ConfigError(f"env {self.env_name or type(live[0].env).name}'s steps cannot run concurrently "
-                              "(see its concurrent_steps): leave limits.env_workers at 1")
+        if live:
+            self.limits.check_concurrency(live[0].env, self.env_name or type(live[0].env).name)
         turn = 0
         while live:
             messages = [self.prompts.messages(ep.history, ep.observation) for ep in live]

@@ -152,9 +152,7 @@ def resolve_spec(
     max_turns_for = getattr(env_cls, "max_turns_for", None)
     default_turns = max_turns_for(env_config) if max_turns_for is not None else env_cls.default_max_turns
     limits = make_config(RolloutLimits, {"max_turns": default_turns, **routed["limits"]}, "limits")
-    if limits.env_workers > 1 and not getattr(env_cls, "concurrent_steps", True):
-        raise ConfigError(f"env {env}'s steps cannot run concurrently (see its concurrent_steps): "
-                          "leave limits.env_workers at 1")
+    limits.check_concurrency(env_cls, env)  # before any work, not at the first rollout
     sampling = make_config(SamplingParams, {"max_new_tokens": budget_cfg.max_new_tokens, "seed": seed,
                                             **routed["generation"]}, "generation")
     return RunSpec(

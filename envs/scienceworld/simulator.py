@@ -23,8 +23,10 @@ give the same observations in any interleaving with other simulators, and across
 One JVM serialises its worlds' calls. ``AGENTBENCH_SCIENCEWORLD_JVMS=N`` spreads the worlds of a
 process over N JVMs (round robin, each with its own lock), so that the rollout engine's env
 workers (``--set limits.env_workers=N``) step N worlds at once; since no world depends on which
-JVM holds it, the episodes are the same for any N. The server-level calls are used directly: the package's ``step`` also
-lists every valid action each step, which costs 10-20x the step itself.
+JVM holds it, the episodes are the same for any N.
+
+The server-level calls are used directly: the package's ``step`` also lists every valid action
+each step, which costs 10-20x the step itself.
 """
 
 from __future__ import annotations
@@ -189,6 +191,7 @@ class Simulator:
 
     def __init__(self) -> None:
         self._slot = next(_SLOTS) % jvm_count()
+        self._lock = _lock(self._slot)
         self._jvm: _Jvm | None = None
         self._server: Any = None
         self._random: Any = None
@@ -199,7 +202,7 @@ class Simulator:
         fixed generator and a counter put back afterwards, for queries that must neither depend
         on nor change the world's future (listing valid actions draws random numbers).
         ``fresh_world``: the work makes a new world, so a dead JVM may be replaced first."""
-        with _lock(self._slot):
+        with self._lock:
             if self._jvm is None or not self._jvm.alive:
                 if self._jvm is not None and not fresh_world:
                     raise JvmDied("ScienceWorld's JVM has died: this episode's world is lost")
@@ -269,7 +272,7 @@ class Simulator:
 
     def close(self) -> None:
         """Free this world in the JVM (the JVM itself stays for the other simulators)."""
-        with _lock(self._slot):
+        with self._lock:
             if self._jvm is not None and self._jvm.alive:
                 for java_object in (self._server, self._random):
                     self._jvm.gateway.detach(java_object)

@@ -10,6 +10,7 @@ LoRA (merged when saved). The trainer's module can be shared with an ``hf`` poli
 from __future__ import annotations
 
 import copy
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -129,6 +130,15 @@ class PolicyTrainer:
             model.train(was)
         return out
 
+    def _loss(self, batch: TokenBatch, loss: Loss, normaliser: Normaliser) -> tuple[torch.Tensor, dict]:
+        """One micro-batch's share of the step's loss (aggregated), and its per-token metrics."""
+        if loss.needs_reference:
+            with torch.no_grad():
+                batch.ref_logprobs = token_logprobs(self._logits(self.reference, batch), batch.targets,
+                                                    getattr(loss, "temperature", 1.0))
+        per_token, metrics = loss(self._logits(self.model, batch), batch)
+        return aggregate(per_token, batch.mask, self.aggregation, normaliser), metrics
+
     def step(self, samples: Sequence[TokenSample], loss: Loss) -> StepMetrics:
         """One optimizer update over ``samples`` with ``loss``."""
         started = time.perf_counter()
@@ -141,28 +151,20 @@ class PolicyTrainer:
         total, tokens = 0.0, 0
         sums: dict[str, float] = {}
         mine = distributed.shard(samples)  # all of them in one process; every N-th of N ranks
-        starts = list(range(0, len(mine), self.micro_batch))
-        if self.sharded:  # every forward is a collective: ranks short of samples run a zero-weighted batch
-            starts += [None] * (distributed.micro_batches(len(samples), self.micro_batch) - len(starts))
-        for i in starts:
-            if i is None:
-                batch = collate(samples[:1], self.tokenizer.pad_token_id).to(self.device)
-            else:
-                batch = collate(mine[i : i + self.micro_batch], self.tokenizer.pad_token_id).to(self.device)
-            tokens += int(batch.attention_mask.sum()) if i is not None else 0
-            if loss.needs_reference:
-                with torch.no_grad():
-                    batch.ref_logprobs = token_logprobs(self._logits(self.reference, batch), batch.targets,
-                                                        getattr(loss, "temperature", 1.0))
-            per_token, metrics = loss(self._logits(self.model, batch), batch)
-            value = aggregate(per_token, batch.mask, self.aggregation, normaliser)
-            if i is None:
-                (value * 0.0).backward()  # the collectives of a forward and backward, no gradient
-                continue
-            (value * distributed.world_size() if self.sharded else value).backward()  # FSDP averages
+        scale = distributed.world_size() if self.sharded else 1  # FSDP averages over ranks; the step sums
+        for i in range(0, len(mine), self.micro_batch):
+            batch = collate(mine[i : i + self.micro_batch], self.tokenizer.pad_token_id).to(self.device)
+            tokens += int(batch.attention_mask.sum())
+            value, metrics = self._loss(batch, loss, normaliser)
+            (value * scale).backward()
             total += float(value.detach())
             for key, t in metrics.items():
                 sums[key] = sums.get(key, 0.0) + float((t * batch.mask).sum())
+        if self.sharded:  # every forward is a collective: a rank short of samples runs zero-weighted ones
+            idle = distributed.micro_batches(len(samples), self.micro_batch) - math.ceil(len(mine) / self.micro_batch)
+            for _ in range(idle):
+                batch = collate(samples[:1], self.tokenizer.pad_token_id).to(self.device)
+                (self._loss(batch, loss, normaliser)[0] * 0.0).backward()
         params = [p for p in self.model.parameters() if p.requires_grad]
         if not self.sharded:  # (FSDP reduce-scatters, summing, in backward)
             distributed.sum_gradients(params)  # ranks' shares add up to the whole step's gradient
