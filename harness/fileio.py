@@ -60,6 +60,11 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
+def atomic_copy(source: Path, target: Path) -> None:
+    """Copy a text file (episodes, keys, logs) with :func:`atomic_write_text`."""
+    atomic_write_text(target, source.read_text())
+
+
 def write_text(path: Path, text: str) -> None:
     """Write ``path`` in place (a device such as /dev/stdout, or where atomicity is not needed)."""
     try:

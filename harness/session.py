@@ -126,13 +126,13 @@ class RunSession:
             key = {"env": spec.env.full_name, "env_version": self.env_version(),
                    "env_config": spec.env_config.model_dump(mode="json"), "tasks": task_set_sha256(tasks),
                    "seed": spec.seed, "max_turns": spec.limits.max_turns}
-            folder = self.shared.folder("expert", key)
-            cached = load_expert(folder / "expert.jsonl", tasks)
-            if cached is None:
-                bar = "expert demonstrations"
-                cached = collect_expert(self.make_env, tasks, spec.limits.max_turns, seed=spec.seed,
-                                        on_task=lambda: self.reporter.advance(bar, len(tasks)))
-                cached.save(folder / "expert.jsonl")
+            with self.shared.entry("expert", key) as folder:
+                cached = load_expert(folder / "expert.jsonl", tasks)
+                if cached is None:
+                    bar = "expert demonstrations"
+                    cached = collect_expert(self.make_env, tasks, spec.limits.max_turns, seed=spec.seed,
+                                            on_task=lambda: self.reporter.advance(bar, len(tasks)))
+                    cached.save(folder / "expert.jsonl")
             if not cached.steps:
                 raise UsageError(f"the expert of {spec.env.full_name} solved none of {len(tasks)} train tasks")
             self._expert = cached
@@ -183,7 +183,8 @@ class RunSession:
         shutil.rmtree(workdir / "trainer", ignore_errors=True)
         save_train_output(marker, out)
         if out.model.path != model.path:  # let other methods of this folder reuse the checkpoint
-            save_train_output(self.shared.folder("trained", key) / "train_output.json", out)
+            with self.shared.entry("trained", key) as entry:
+                save_train_output(entry / "train_output.json", out)
         return out
 
     def dependency(self, name: str, config: BaseModel | None, expert: ExpertData, model: ModelRef,
@@ -192,15 +193,15 @@ class RunSession:
         method = method_cls(config if config is not None else method_cls.Config())
         key = self.training_key(name, method.config, expert if getattr(method, "uses_expert", True) else None,
                                 model, budget)
-        folder = self.shared.folder("trained", key)
-        marker = folder / "train_output.json"
-        if marker.exists():
-            out = load_train_output(marker)
-            if Path(out.model.path).exists():
-                return out
-            marker.unlink()
-        return self.train(method, workdir=folder, expert=expert, model=model, budget=budget,
-                          label=f"{label} ({name})")
+        with self.shared.entry("trained", key) as folder:
+            marker = folder / "train_output.json"
+            if marker.exists():
+                out = load_train_output(marker)
+                if Path(out.model.path).exists():
+                    return out
+                marker.unlink()
+            return self.train(method, workdir=folder, expert=expert, model=model, budget=budget,
+                              label=f"{label} ({name})")
 
     # -- evaluation ----------------------------------------------------------------------
     def evaluate(self, model: ModelRef, split: str, prompt: PromptConfig, workdir: Path | None = None,

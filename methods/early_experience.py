@@ -58,13 +58,21 @@ def collect_branches(ctx: TrainContext, config: BranchingConfig) -> BranchingDat
            "prompt": ctx.prompt_config.sha256(), "env": ctx.env_name}
     if config.alternatives != "generate":  # the default's key (and its cached branches) stay as they were
         key["alternatives"] = config.alternatives
-    if ctx.shared is not None:
+    if ctx.shared is None:
+        return _branch(ctx, config, k, max_new)
+    with ctx.shared.entry("branches", key):
         cached = ctx.shared.read_json("branches", key, "branches.json")
         if cached is not None:
             return _decode(cached, ctx)
+        data = _branch(ctx, config, k, max_new)
+        ctx.shared.write_json("branches", key, "branches.json", _encode(data))
+        return data
+
+
+def _branch(ctx: TrainContext, config: BranchingConfig, k: int, max_new: int) -> BranchingData:
     policy = ctx.open_policy()
     try:
-        data = branch_expert_states(
+        return branch_expert_states(
             ctx.expert, ctx.make_env, policy, ctx.prompts(), k=k, temperature=config.temperature,
             max_new_tokens=max_new, seed=ctx.seed, batch_size=ctx.budget.rollout_batch * 4,
             on_progress=lambda done, total: ctx.on_progress("branching", done, total),
@@ -72,9 +80,6 @@ def collect_branches(ctx: TrainContext, config: BranchingConfig) -> BranchingDat
         )
     finally:
         policy.close()
-    if ctx.shared is not None:
-        ctx.shared.write_json("branches", key, "branches.json", _encode(data))
-    return data
 
 
 def _encode(data: BranchingData) -> dict:

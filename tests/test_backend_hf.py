@@ -61,3 +61,24 @@ def test_loss_falls_on_assistant_tokens_only(backend):
     assert tok.decode([i for i, lab in zip(only_last.input_ids, only_last.labels) if lab != -100]) == \
         "Action: down<|im_end|>"
     assert tokenize_example(tok, example, 8) is None  # cut before any reply: dropped
+
+
+def test_completions_sharing_a_prompt_score_as_if_scored_alone(backend):
+    """Shared prompts run once and continue from their KV cache; the scores match scoring every
+    request as one whole sequence (prompts of different lengths, completions of different
+    lengths, an unshared request and an empty completion in the same call)."""
+    from agentbench.backends import ScoreRequest
+
+    short, long = [1, 2, 3, 4], [5, 6, 7, 8, 9, 10, 11, 12, 13]
+    requests = [ScoreRequest(short, [20, 21, 22]), ScoreRequest(long, [30]), ScoreRequest(short, [23]),
+                ScoreRequest([40, 41], [42, 43]), ScoreRequest(long, [31, 32, 33, 34]), ScoreRequest(short, []),
+                ScoreRequest(short, [20, 21, 22])]
+    together = backend.score(requests, top_k=5)
+    alone = [backend.score([r], top_k=5)[0] for r in requests]  # one request: the whole-sequence path
+    for got, want, r in zip(together, alone, requests):
+        assert len(got.logprobs) == len(r.completion_ids)
+        assert got.logprobs == pytest.approx(want.logprobs, abs=1e-4)
+        assert got.top_ids == want.top_ids
+        assert [v for row in got.top_logprobs for v in row] == pytest.approx(
+            [v for row in want.top_logprobs for v in row], abs=1e-4)
+    assert together[0].logprobs == together[6].logprobs

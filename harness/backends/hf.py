@@ -5,6 +5,7 @@ in process with a trainer (on-policy training without a disk round trip)."""
 from __future__ import annotations
 
 import hashlib
+import inspect
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -212,34 +213,99 @@ class HFBackend:
     @torch.inference_mode()
     def score(self, requests: Sequence[ScoreRequest], top_k: int = 0) -> list[TokenScores]:
         """Per-token log-probs of each completion given its prompt (temperature 1), with the
-        top-k of the distribution at each completion position when ``top_k`` > 0."""
+        top-k of the distribution at each completion position when ``top_k`` > 0. Completions
+        that share a prompt (the admissible actions of one state, say) run the prompt once and
+        continue from its KV cache."""
         was_training = self.model.training
         self.model.eval()
-        out: list[TokenScores] = []
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, r in enumerate(requests):
+            groups.setdefault(tuple(r.prompt_ids), []).append(i)
+        scored: dict[int, TokenScores] = {}
+        size = self.options.max_batch_size
         try:
-            for start in range(0, len(requests), self.options.max_batch_size):
-                chunk = requests[start : start + self.options.max_batch_size]
-                seqs = [list(r.prompt_ids) + list(r.completion_ids) for r in chunk]
-                width = max(len(s) for s in seqs)
-                ids = torch.full((len(seqs), width), self.tokenizer.pad_token_id, dtype=torch.long)
-                mask = torch.zeros((len(seqs), width), dtype=torch.long)
-                for i, s in enumerate(seqs):
-                    ids[i, : len(s)] = torch.tensor(s)
-                    mask[i, : len(s)] = 1
-                logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
-                for i, r in enumerate(chunk):
-                    p, c = len(r.prompt_ids), len(r.completion_ids)
-                    rows = torch.log_softmax(logits[i, p - 1 : p - 1 + c].float(), dim=-1)
-                    target = torch.tensor(list(r.completion_ids), device=rows.device)
-                    lp = rows.gather(1, target[:, None]).squeeze(1).tolist()
-                    if top_k > 0:
-                        vals, idx = rows.topk(min(top_k, rows.shape[-1]), dim=-1)
-                        out.append(TokenScores(lp, idx.tolist(), vals.tolist()))
-                    else:
-                        out.append(TokenScores(lp))
+            single = [idx[0] for idx in groups.values() if len(idx) == 1]
+            for start in range(0, len(single), size):
+                chunk = single[start : start + size]
+                scored.update(zip(chunk, self._score_whole([requests[i] for i in chunk], top_k)))
+            batch: list[list[int]] = []
+            for idx in (idx for idx in groups.values() if len(idx) > 1):
+                if batch and sum(map(len, batch)) + len(idx) > size:
+                    scored.update(self._score_shared(requests, batch, top_k))
+                    batch = []
+                batch.append(idx)
+            if batch:
+                scored.update(self._score_shared(requests, batch, top_k))
         finally:
             if was_training:
                 self.model.train()
+        return [scored[i] for i in range(len(requests))]
+
+    @staticmethod
+    def _scores(dist: torch.Tensor, completion: Sequence[int], top_k: int) -> TokenScores:
+        """``dist``: log-probs at each completion position ([len(completion), vocab])."""
+        target = torch.tensor(list(completion), dtype=torch.long, device=dist.device)
+        lp = dist.gather(1, target[:, None]).squeeze(1).tolist()
+        if top_k > 0:
+            vals, idx = dist.topk(min(top_k, dist.shape[-1]), dim=-1)
+            return TokenScores(lp, idx.tolist(), vals.tolist())
+        return TokenScores(lp)
+
+    def _score_whole(self, chunk: Sequence[ScoreRequest], top_k: int) -> list[TokenScores]:
+        """Each prompt and completion as one right-padded sequence."""
+        seqs = [list(r.prompt_ids) + list(r.completion_ids) for r in chunk]
+        width = max(len(s) for s in seqs)
+        ids = torch.full((len(seqs), width), self.tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        for i, s in enumerate(seqs):
+            ids[i, : len(s)] = torch.tensor(s)
+            mask[i, : len(s)] = 1
+        logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
+        out = []
+        for i, r in enumerate(chunk):
+            p, c = len(r.prompt_ids), len(r.completion_ids)
+            out.append(self._scores(torch.log_softmax(logits[i, p - 1 : p - 1 + c].float(), dim=-1),
+                                    r.completion_ids, top_k))
+        return out
+
+    def _score_shared(self, requests: Sequence[ScoreRequest], groups: list[list[int]],
+                      top_k: int) -> dict[int, TokenScores]:
+        """Groups of requests with one prompt each: the prompts once (left-padded, KV cache kept),
+        then every completion from its prompt's cache."""
+        prompts = [list(requests[g[0]].prompt_ids) for g in groups]
+        lengths = torch.tensor([len(p) for p in prompts])
+        width = int(lengths.max())
+        ids = torch.full((len(prompts), width), self.tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(prompts), width), dtype=torch.long)
+        for u, p in enumerate(prompts):
+            ids[u, width - len(p) :] = torch.tensor(p)
+            mask[u, width - len(p) :] = 1
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        head = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+                          position_ids=positions.to(self.device), use_cache=True, logits_to_keep=1)
+        first = torch.log_softmax(head.logits[:, -1].float(), dim=-1)  # predicts each completion's first token
+        rows = [i for g in groups for i in g]
+        owner = torch.tensor([u for u, g in enumerate(groups) for _ in g])
+        # transformers 5.2x names the KV cache ``cache`` (``past_key_values`` before, still accepted)
+        cache_arg = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+        cache = getattr(head, cache_arg)
+        cache.reorder_cache(owner.to(self.device))
+        span = max(1, max(len(requests[i].completion_ids) for i in rows))
+        cids = torch.full((len(rows), span), self.tokenizer.pad_token_id, dtype=torch.long)
+        cmask = torch.zeros((len(rows), span), dtype=torch.long)
+        for k, i in enumerate(rows):
+            c = list(requests[i].completion_ids)
+            cids[k, : len(c)] = torch.tensor(c, dtype=torch.long)
+            cmask[k, : len(c)] = 1
+        logits = self.model(input_ids=cids.to(self.device),
+                            attention_mask=torch.cat([mask[owner], cmask], dim=1).to(self.device),
+                            position_ids=(lengths[owner][:, None] + torch.arange(span)[None]).to(self.device),
+                            use_cache=False, **{cache_arg: cache}).logits
+        out: dict[int, TokenScores] = {}
+        for k, i in enumerate(rows):
+            c = len(requests[i].completion_ids)
+            dist = torch.cat([first[owner[k]][None], torch.log_softmax(logits[k, : max(c - 1, 0)].float(), dim=-1)])
+            out[i] = self._scores(dist[:c], requests[i].completion_ids, top_k)
         return out
 
     def update_weights(self, weights: Path | Mapping[str, Any]) -> None:
