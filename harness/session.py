@@ -46,6 +46,9 @@ from agentbench.results import (
 from agentbench.rollout import RolloutEngine
 from agentbench.spec import RunSpec
 
+TRAIN_OUTPUT = "train_output.json"
+"""A finished training's record (model, compute), beside its checkpoint."""
+
 
 @dataclass
 class RunSession:
@@ -153,7 +156,7 @@ class RunSession:
         """Train ``method`` (or reuse the finished training of an earlier attempt of this run)."""
         workdir = workdir or self.run_dir
         workdir.mkdir(parents=True, exist_ok=True)
-        marker = workdir / "train_output.json"
+        marker = workdir / TRAIN_OUTPUT
         budget = budget or self.spec.budget
         model = model or self.base_model
         expert_loader = (lambda: expert) if expert is not None else self.expert
@@ -184,7 +187,7 @@ class RunSession:
         save_train_output(marker, out)
         if out.model.path != model.path:  # let other methods of this folder reuse the checkpoint
             with self.shared.entry("trained", key) as entry:
-                save_train_output(entry / "train_output.json", out)
+                save_train_output(entry / TRAIN_OUTPUT, out)
         return out
 
     def dependency(self, name: str, config: BaseModel | None, expert: ExpertData, model: ModelRef,
@@ -194,7 +197,7 @@ class RunSession:
         key = self.training_key(name, method.config, expert if getattr(method, "uses_expert", True) else None,
                                 model, budget)
         with self.shared.entry("trained", key) as folder:
-            marker = folder / "train_output.json"
+            marker = folder / TRAIN_OUTPUT
             if marker.exists():
                 out = load_train_output(marker)
                 if Path(out.model.path).exists():

@@ -71,6 +71,11 @@ def test_a_start_another_process_holds_is_done_last(tmp_path, tiny_model):
         assert (folder / "starts" / start / "rl" / "train_log.jsonl").exists()
         assert (folder / "starts" / start / "after" / "episodes.jsonl").exists()
     assert not (folder / "starts" / "il" / "rl" / "checkpoint").exists()  # checkpoints stay in the cache
+    from agentbench.session import load_train_output
+
+    copied = load_train_output(folder / "starts" / "il" / "rl" / "train_output.json")
+    assert (Path(copied.model.path) / "config.json").exists()
+    assert Path(copied.model.path).is_relative_to(entries["il"])
     # the run's own episodes are the headline start's after RL
     assert (folder / "episodes.jsonl").read_text() == (folder / "starts" / "il" / "after" / "episodes.jsonl").read_text()
 

@@ -98,9 +98,9 @@ class RLCompat:
         entry = session.shared.path(START_ENTRY, keys[headline])
         for name in ("episodes.jsonl", "evaluation_key.json"):  # the headline's after-RL episodes are the run's
             atomic_copy(entry / "after" / name, session.run_dir / name)
-        from agentbench.session import load_train_output
+        from agentbench.session import TRAIN_OUTPUT, load_train_output
 
-        tuned = load_train_output(entry / "rl" / "train_output.json")
+        tuned = load_train_output(entry / "rl" / TRAIN_OUTPUT)
         after = [cell.after for cell in done[headline].cells]
         return ProtocolOutput(train=tuned.compute, envs=after, model=tuned.model, prompt=session.prompt_config,
                               rl_compat=entries)
@@ -155,8 +155,13 @@ class RLCompat:
 
     @staticmethod
     def _copy_files(entry: Path, folder: Path) -> None:
-        """The start's small files (episodes, curves, keys; not checkpoints) into the run folder."""
+        """The start's small files (episodes, curves, keys; not checkpoints) into the run folder;
+        ``train_output.json`` rewritten so that its checkpoint path still points into the cache."""
+        from agentbench.session import TRAIN_OUTPUT, load_train_output, save_train_output
+
         for part in ("before", "rl", "after"):
             for path in sorted((entry / part).glob("*")):
-                if path.is_file() and path.name != LOCK_FILE:
+                if path.name == TRAIN_OUTPUT:
+                    save_train_output(folder / part / path.name, load_train_output(path))
+                elif path.is_file() and path.name != LOCK_FILE:
                     atomic_copy(path, folder / part / path.name)
