@@ -24,6 +24,17 @@ def no_sites(monkeypatch):
         monkeypatch.delenv(key, raising=False)
 
 
+@pytest.fixture
+def browser_present(monkeypatch):
+    """These tests read the availability of the sites, not of the browser: the browser check
+    (a Chromium binary on disk) passes even on a machine without Chromium."""
+    import sys
+
+    from agentbench.envs.webarena.browser import CHROMIUM_VARIABLE
+
+    monkeypatch.setenv(CHROMIUM_VARIABLE, sys.executable)
+
+
 # -- task configs ------------------------------------------------------------------------------
 
 def test_all_165_shipped_configs_validate():
@@ -393,7 +404,7 @@ def test_train_tasks_that_are_test_tasks_are_left_out(tmp_path, monkeypatch):
     assert [t.id for t in env.tasks("train")] == ["101"]
 
 
-def test_availability_names_the_variables(no_sites, monkeypatch):
+def test_availability_names_the_variables(no_sites, browser_present, monkeypatch):
     from agentbench.envs.webarena import WebArenaLite
 
     available = WebArenaLite.availability()
@@ -407,7 +418,7 @@ def test_availability_names_the_variables(no_sites, monkeypatch):
                                        "3 call func: site APIs)")
 
 
-def test_run_without_sites_is_a_one_line_error(no_sites, tmp_path):
+def test_run_without_sites_is_a_one_line_error(no_sites, browser_present, tmp_path):
     from typer.testing import CliRunner
 
     from agentbench.cli import run_app
@@ -420,7 +431,7 @@ def test_run_without_sites_is_a_one_line_error(no_sites, tmp_path):
     assert not any(tmp_path.iterdir()), "nothing may be written before the env is known to run"
 
 
-def test_list_envs_reports_runnable_tasks(monkeypatch):
+def test_list_envs_reports_runnable_tasks(browser_present, monkeypatch):
     from typer.testing import CliRunner
 
     from agentbench.cli import app
