@@ -25,29 +25,29 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=12, help="sequences per forward pass (max_batch_size)")
     args = parser.parse_args()
 
+    import tempfile
+    from pathlib import Path
+
     import torch
 
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     from agentbench.backends import BackendOptions, make_backend
     from agentbench.branching import completion_request, react_response
+    from agentbench.env import replay
     from agentbench.session import RunSession
     from agentbench.spec import resolve_spec
 
     spec = resolve_spec(method="none", env="frozenlake", protocol="in-domain", model=args.model, backend="hf",
                         budget="smoke", seed=0, sets=[f"budget.train_tasks={args.tasks}"])
-    import tempfile
-
     with tempfile.TemporaryDirectory() as tmp:
-        session = RunSession(spec, __import__("pathlib").Path(tmp) / "run")
+        session = RunSession(spec, Path(tmp) / "run")
         expert = session.expert()
         prompts = session.prompt_builder(spec.prompt)
     policy = make_backend("hf", spec.model(), BackendOptions(max_batch_size=args.batch))
     env = spec.env.obj(spec.env_config)
     requests = []
-    for state in expert.steps:
-        env.reset(expert.task(state.task_id), seed=state.seed)
-        for action in state.prefix:
-            env.step(action)
+    for state in expert.steps:  # the requests alternatives=policy builds (agentbench.branching.score_actions)
+        replay(env, expert.task(state.task_id), state.seed, state.prefix)
         messages = prompts.messages(list(state.history), state.observation)
         for action in env.admissible_actions() or []:
             if action.strip().lower() != state.action.strip().lower():

@@ -68,17 +68,16 @@ class SharedCache:
         finally:
             self.release(path)
 
-    def read_json(self, kind: str, key: dict[str, Any], name: str) -> Any | None:
-        """A file of the entry (the entry stays held: build it, write it, then release it)."""
-        path = self.folder(kind, key) / name
+    @staticmethod
+    def read_json(path: Path) -> Any | None:
+        """A JSON file of an entry the caller holds, or None when missing or torn (recompute)."""
         if not path.exists():
             return None
         try:
             return json.loads(path.read_text())
         except ValueError:
-            return None  # a torn write: recompute
+            return None
 
-    def write_json(self, kind: str, key: dict[str, Any], name: str, value: Any) -> Path:
-        path = self.folder(kind, key) / name
+    @staticmethod
+    def write_json(path: Path, value: Any) -> None:
         atomic_write_text(path, json.dumps(value))
-        return path

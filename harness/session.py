@@ -185,7 +185,9 @@ class RunSession:
         out.compute.wall_time_s = max(out.compute.wall_time_s, time.perf_counter() - started)
         shutil.rmtree(workdir / "trainer", ignore_errors=True)
         save_train_output(marker, out)
-        if out.model.path != model.path:  # let other methods of this folder reuse the checkpoint
+        shared = self.shared.path("trained", key)
+        # let other methods of this folder reuse the checkpoint (a dependency trained in the entry itself)
+        if out.model.path != model.path and workdir.resolve() != shared.resolve():
             with self.shared.entry("trained", key) as entry:
                 save_train_output(entry / TRAIN_OUTPUT, out)
         return out

@@ -60,12 +60,12 @@ def collect_branches(ctx: TrainContext, config: BranchingConfig) -> BranchingDat
         key["alternatives"] = config.alternatives
     if ctx.shared is None:
         return _branch(ctx, config, k, max_new)
-    with ctx.shared.entry("branches", key):
-        cached = ctx.shared.read_json("branches", key, "branches.json")
+    with ctx.shared.entry("branches", key) as entry:
+        cached = ctx.shared.read_json(entry / "branches.json")
         if cached is not None:
             return _decode(cached, ctx)
         data = _branch(ctx, config, k, max_new)
-        ctx.shared.write_json("branches", key, "branches.json", _encode(data))
+        ctx.shared.write_json(entry / "branches.json", _encode(data))
         return data
 
 

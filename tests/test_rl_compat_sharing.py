@@ -97,5 +97,5 @@ def test_the_same_command_twice_at_once_splits_the_starts(tmp_path, tiny_model):
     assert results[0]["rl_compat"] == results[1]["rl_compat"]
     assert results[0]["artifacts"] == results[1]["artifacts"]
     # one entry per start, each RL trained once: both processes computed the same keys
-    assert sorted(p.name.split("-")[0] for p in (tmp_path / "shared").glob(f"{START_ENTRY}-*")) == [START_ENTRY] * 2
+    assert len(list((tmp_path / "shared").glob(f"{START_ENTRY}-*"))) == 2
     assert len(list((tmp_path / "shared").glob(f"{START_ENTRY}-*/rl/train_output.json"))) == 2

@@ -104,6 +104,19 @@ class _LogprobRecorder:
         return torch.stack(self.steps, dim=1) if self.steps else torch.zeros(last_tokens.shape[0], 0)
 
 
+def padded(seqs: Sequence[Sequence[int]], pad: int, left: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids and attention mask of ``seqs`` padded to one width (at least 1), on the left or
+    the right."""
+    width = max(1, max((len(s) for s in seqs), default=0))
+    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for row, seq in enumerate(seqs):
+        cols = slice(width - len(seq), width) if left else slice(0, len(seq))
+        ids[row, cols] = torch.tensor(list(seq), dtype=torch.long)
+        mask[row, cols] = 1
+    return ids, mask
+
+
 class HFBackend:
     """transformers on CPU or GPU: batched generation, left padding, the chat template."""
 
@@ -133,6 +146,9 @@ class HFBackend:
             self.owns_model = True
         self.tokenizer.padding_side = "left"
         self.stop_ids = end_of_turn_ids(self.tokenizer)
+        # transformers 5.2x names the KV cache argument ``cache`` (``past_key_values`` before)
+        forward = inspect.signature(self.model.forward).parameters
+        self._cache_arg = "cache" if "cache" in forward else "past_key_values"
 
     @classmethod
     def sharing(cls, module: Any, tokenizer: Any, model: ModelRef,
@@ -174,10 +190,9 @@ class HFBackend:
         try:
             for start in range(0, len(encoded), size):
                 chunk = encoded[start : start + size]
-                width = max(len(ids) for ids in chunk)
-                pad = self.tokenizer.pad_token_id
-                input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in chunk], device=self.device)
-                mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in chunk], device=self.device)
+                input_ids, mask = padded(chunk, self.tokenizer.pad_token_id, left=True)
+                input_ids, mask = input_ids.to(self.device), mask.to(self.device)
+                width = input_ids.shape[1]
                 recorder = _LogprobRecorder(params.temperature) if params.logprobs else None
                 torch.manual_seed(params.seed + start)
                 generated = self.model.generate(
@@ -253,13 +268,7 @@ class HFBackend:
 
     def _score_whole(self, chunk: Sequence[ScoreRequest], top_k: int) -> list[TokenScores]:
         """Each prompt and completion as one right-padded sequence."""
-        seqs = [list(r.prompt_ids) + list(r.completion_ids) for r in chunk]
-        width = max(len(s) for s in seqs)
-        ids = torch.full((len(seqs), width), self.tokenizer.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(seqs), width), dtype=torch.long)
-        for i, s in enumerate(seqs):
-            ids[i, : len(s)] = torch.tensor(s)
-            mask[i, : len(s)] = 1
+        ids, mask = padded([[*r.prompt_ids, *r.completion_ids] for r in chunk], self.tokenizer.pad_token_id)
         logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
         out = []
         for i, r in enumerate(chunk):
@@ -274,33 +283,21 @@ class HFBackend:
         then every completion from its prompt's cache."""
         prompts = [list(requests[g[0]].prompt_ids) for g in groups]
         lengths = torch.tensor([len(p) for p in prompts])
-        width = int(lengths.max())
-        ids = torch.full((len(prompts), width), self.tokenizer.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(prompts), width), dtype=torch.long)
-        for u, p in enumerate(prompts):
-            ids[u, width - len(p) :] = torch.tensor(p)
-            mask[u, width - len(p) :] = 1
+        ids, mask = padded(prompts, self.tokenizer.pad_token_id, left=True)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         head = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
                           position_ids=positions.to(self.device), use_cache=True, logits_to_keep=1)
         first = torch.log_softmax(head.logits[:, -1].float(), dim=-1)  # predicts each completion's first token
         rows = [i for g in groups for i in g]
         owner = torch.tensor([u for u, g in enumerate(groups) for _ in g])
-        # transformers 5.2x names the KV cache ``cache`` (``past_key_values`` before, still accepted)
-        cache_arg = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
-        cache = getattr(head, cache_arg)
+        cache = getattr(head, self._cache_arg)
         cache.reorder_cache(owner.to(self.device))
-        span = max(1, max(len(requests[i].completion_ids) for i in rows))
-        cids = torch.full((len(rows), span), self.tokenizer.pad_token_id, dtype=torch.long)
-        cmask = torch.zeros((len(rows), span), dtype=torch.long)
-        for k, i in enumerate(rows):
-            c = list(requests[i].completion_ids)
-            cids[k, : len(c)] = torch.tensor(c, dtype=torch.long)
-            cmask[k, : len(c)] = 1
+        cids, cmask = padded([list(requests[i].completion_ids) for i in rows], self.tokenizer.pad_token_id)
+        span = cids.shape[1]
         logits = self.model(input_ids=cids.to(self.device),
                             attention_mask=torch.cat([mask[owner], cmask], dim=1).to(self.device),
                             position_ids=(lengths[owner][:, None] + torch.arange(span)[None]).to(self.device),
-                            use_cache=False, **{cache_arg: cache}).logits
+                            use_cache=False, **{self._cache_arg: cache}).logits
         out: dict[int, TokenScores] = {}
         for k, i in enumerate(rows):
             c = len(requests[i].completion_ids)

@@ -162,8 +162,8 @@ class PolicyTrainer:
                 sums[key] = sums.get(key, 0.0) + float((t * batch.mask).sum())
         if self.sharded:  # every forward is a collective: a rank short of samples runs zero-weighted ones
             idle = distributed.micro_batches(len(samples), self.micro_batch) - math.ceil(len(mine) / self.micro_batch)
+            batch = collate(samples[:1], self.tokenizer.pad_token_id).to(self.device)
             for _ in range(idle):
-                batch = collate(samples[:1], self.tokenizer.pad_token_id).to(self.device)
                 (self._loss(batch, loss, normaliser)[0] * 0.0).backward()
         params = [p for p in self.model.parameters() if p.requires_grad]
         if not self.sharded:  # (FSDP reduce-scatters, summing, in backward)
