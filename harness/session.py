@@ -45,6 +45,7 @@ from agentbench.results import (
 )
 from agentbench.rollout import RolloutEngine
 from agentbench.spec import RunSpec
+from agentbench.training.resume import TRAINER_DIR
 
 TRAIN_OUTPUT = "train_output.json"
 """A finished training's record (model, compute), beside its checkpoint."""
@@ -183,7 +184,7 @@ class RunSession:
         started = time.perf_counter()
         out = method.train(ctx)
         out.compute.wall_time_s = max(out.compute.wall_time_s, time.perf_counter() - started)
-        shutil.rmtree(workdir / "trainer", ignore_errors=True)
+        shutil.rmtree(workdir / TRAINER_DIR, ignore_errors=True)  # resume states: the checkpoint is saved
         save_train_output(marker, out)
         shared = self.shared.path("trained", key)
         # let other methods of this folder reuse the checkpoint (a dependency trained in the entry itself)

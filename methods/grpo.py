@@ -26,6 +26,7 @@ from agentbench.rollout import EpisodeJob, RolloutEngine
 from agentbench.training.batch import TokenSample
 from agentbench.training.checkpoints import load_for_training, save_checkpoint
 from agentbench.training.losses import AGGREGATIONS, ClippedPGLoss
+from agentbench.training.resume import TRAINER_DIR, Resume, rewind_log
 from agentbench.training.rl import group_advantages, is_env_error, shaped_reward, turn_samples
 from agentbench.training.trainer import OptimConfig, PolicyTrainer
 
@@ -102,6 +103,7 @@ class GRPO:
         policy = HFBackend.sharing(trainer.model, tokenizer, ctx.base_model)
         prompts = ctx.prompts()
         tasks = list(ctx.train_tasks)
+        by_id = {task.id: task for task in tasks}
         rng = random.Random(ctx.seed)
         order: list = []
         loss = self.loss(s, ctx.seed)
@@ -109,7 +111,19 @@ class GRPO:
         totals = {"examples": 0, "tokens": 0, "loss_tokens": 0, "optimizer_steps": 0, "env_steps": 0, "model_calls": 0,
                   "skipped_groups": 0, "dropped_env_errors": 0, "episodes": 0}
         update_time = 0.0
-        for step in range(s["steps"]):
+        # A killed run continues from its last saved step, with the numbers it would have had.
+        resume = Resume(ctx.workdir / TRAINER_DIR / "rl", {"method": self.name, "settings": s, "seed": ctx.seed,
+                                                          "tasks": list(by_id)})
+        loop = resume.load(trainer)
+        if loop is not None:
+            rng.setstate(loop["rng"])
+            order = [by_id[i] for i in loop["order"]]
+            curve = [RLStep.model_validate(p) for p in loop["curve"]]
+            totals, update_time = loop["totals"], loop["update_time"]
+            started -= loop["elapsed"]
+            self.restore(loop["method"], loss)
+        rewind_log(ctx.log_path, "rl", len(curve))
+        for step in range(len(curve), s["steps"]):
             ctx.on_progress("rl", step, s["steps"])
             picked = []
             for _ in range(s["tasks_per_step"]):
@@ -169,6 +183,11 @@ class GRPO:
             if ctx.log_path is not None:
                 with open(ctx.log_path, "a") as fh:
                     fh.write(json.dumps({"stage": "rl", **point.model_dump(mode="json")}) + "\n")
+            if step + 1 < s["steps"] and resume.due():
+                resume.save(trainer, {"rng": rng.getstate(), "order": [task.id for task in order],
+                                      "curve": [p.model_dump(mode="json") for p in curve], "totals": totals,
+                                      "update_time": update_time, "elapsed": time.perf_counter() - started,
+                                      "method": self.resume_state(loss)})
         ctx.on_progress("rl", s["steps"], s["steps"])
         model = trainer.merged()
         ref = save_checkpoint(model, tokenizer, ctx.workdir / "checkpoint", ctx.base_model, self.name)
@@ -186,6 +205,13 @@ class GRPO:
 
     def counters(self) -> dict[str, int]:
         return {}
+
+    def resume_state(self, loss: ClippedPGLoss) -> dict[str, Any]:
+        """The method's own state a resumed run needs (SPEAR: its replay buffer)."""
+        return {}
+
+    def restore(self, state: dict[str, Any], loss: ClippedPGLoss) -> None:
+        """Take back :meth:`resume_state`'s output."""
 
 
 def _env_seed(seed: int, step: int, group: int) -> int:

@@ -121,3 +121,13 @@ class SPEAR(GRPO):
 
     def counters(self) -> dict[str, int]:
         return dict(self._counts)
+
+    def resume_state(self, loss: ClippedPGLoss) -> dict[str, Any]:
+        return {"buffer": self.buffer, "counts": dict(self._counts),
+                "generator": loss.generator.get_state() if loss.generator is not None else None}
+
+    def restore(self, state: dict[str, Any], loss: ClippedPGLoss) -> None:
+        self.buffer = state["buffer"]
+        self._counts = dict(state["counts"])
+        if state["generator"] is not None:
+            loss.generator.set_state(state["generator"])

@@ -8,7 +8,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ import torch
 from agentbench.training.batch import TokenSample
 from agentbench.training.examples import IGNORE_INDEX, ChatExample, tokenize_example
 from agentbench.training.losses import SFTLoss
+from agentbench.training.resume import Resume, data_hash, rewind_log
 from agentbench.training.trainer import OptimConfig, PolicyTrainer
 
 SFTConfig = OptimConfig
@@ -85,19 +86,30 @@ def train_sft(
     log_path: Path | None = None,
     stage: str = "sft",
     on_step: Callable[[int, int], None] | None = None,
+    resume_dir: Path | None = None,
 ) -> tuple[Any, SFTStats]:
-    """Train ``model`` for exactly ``steps`` optimizer steps; returns the (merged) model and stats."""
+    """Train ``model`` for exactly ``steps`` optimizer steps; returns the (merged) model and stats.
+    With ``resume_dir``, a stage killed part-way continues from its last save (``resume.py``) and a
+    finished one is restored without training."""
     samples, dropped = to_samples(tokenizer, examples, max_seq_len)
     if not samples:
         raise ValueError(f"stage {stage}: no trainable examples (all {dropped} were cut away)")
     trainer = PolicyTrainer(model, tokenizer, config, learning_rate=learning_rate, total_steps=steps, seed=seed,
                             micro_batch=batch_size, aggregation="token-mean")
+    per_step = batch_size * grad_accum
+    resume = Resume(resume_dir, {"stage": stage, "steps": steps, "per_step": per_step, "seed": seed,
+                                 "data": data_hash(samples)})
+    loop = resume.load(trainer)
+    stats = SFTStats(**loop["stats"]) if loop is not None else SFTStats(dropped=dropped)
+    first = loop["step"] + 1 if loop is not None else 1
+    rewind_log(log_path, stage, first - 1)
     order = shuffled_stream(len(samples), seed)
+    for _ in range((first - 1) * per_step):
+        next(order)
     loss = SFTLoss()
-    stats = SFTStats(dropped=dropped)
-    started = time.perf_counter()
-    for step in range(1, steps + 1):
-        batch = [samples[next(order)] for _ in range(batch_size * grad_accum)]
+    started = time.perf_counter() - stats.wall_time_s
+    for step in range(first, steps + 1):
+        batch = [samples[next(order)] for _ in range(per_step)]
         m = trainer.step(batch, loss)
         stats.examples += m.sequences
         stats.tokens += m.tokens
@@ -107,6 +119,12 @@ def train_sft(
             with open(log_path, "a") as fh:
                 fh.write(json.dumps({"stage": stage, "step": step, "loss": m.loss, "grad_norm": m.grad_norm,
                                      "learning_rate": m.learning_rate}) + "\n")
+        stats.optimizer_steps = step
+        stats.wall_time_s = time.perf_counter() - started
+        if step == steps:  # a finished stage's weights: a later stage may be the one killed
+            resume.save(trainer, {"step": step, "stats": asdict(stats)}, weights_only=True)
+        elif resume.due():
+            resume.save(trainer, {"step": step, "stats": asdict(stats)})
         if on_step is not None:
             on_step(step, steps)
     stats.optimizer_steps = steps

@@ -4,9 +4,11 @@ count (the budget other methods are held to), one supervised stage, and compute 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from agentbench.method import Compute, StageCompute, TrainContext
 from agentbench.training.examples import ChatExample
+from agentbench.training.resume import TRAINER_DIR
 from agentbench.training.sft import SFTStats, steps_for, train_sft
 from agentbench.training.trainer import OptimConfig
 
@@ -22,6 +24,11 @@ def imitation_steps(ctx: TrainContext, epochs: float | None = None) -> int:
     return steps_for(n, epochs or b.epochs, b.batch_size, b.grad_accum)
 
 
+def resume_folder(ctx: TrainContext, stage: str) -> Path:
+    """Where a stage's resume state lives (removed by the session once the training is saved)."""
+    return ctx.workdir / TRAINER_DIR / stage
+
+
 def run_stage(ctx: TrainContext, model, tokenizer, examples: list[ChatExample], steps: int,
               config: OptimConfig, stage: str):
     """One supervised stage with the budget's batch shape; reports progress as ``stage``."""
@@ -30,7 +37,7 @@ def run_stage(ctx: TrainContext, model, tokenizer, examples: list[ChatExample], 
         model, tokenizer, examples, steps=steps, batch_size=b.batch_size, grad_accum=b.grad_accum,
         max_seq_len=b.max_seq_len, learning_rate=learning_rate(ctx, config), config=config,
         seed=ctx.seed, log_path=ctx.log_path, stage=stage,
-        on_step=lambda done, total: ctx.on_progress(stage, done, total),
+        on_step=lambda done, total: ctx.on_progress(stage, done, total), resume_dir=resume_folder(ctx, stage),
     )
 
 

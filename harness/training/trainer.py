@@ -181,6 +181,24 @@ class PolicyTrainer:
                            loss_tokens=normaliser.tokens, sequences=len(samples),
                            seconds=time.perf_counter() - started, extra=extra)
 
+    def state_dict(self, weights_only: bool = False) -> dict[str, Any]:
+        """What a resumed training needs to continue exactly (one process: see ``resume.py``);
+        ``weights_only``: the weights of a finished stage, which no step will follow."""
+        if weights_only:
+            return {"model": self.model.state_dict(), "steps_done": self.steps_done}
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "steps_done": self.steps_done,
+                "torch_rng": torch.get_rng_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`'s output, in place (a policy sharing the module sees it)."""
+        self.model.load_state_dict(state["model"])
+        if "optimizer" in state:
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            torch.set_rng_state(state["torch_rng"])
+        self.steps_done = state["steps_done"]
+
     def merged(self) -> Any:
         """The trained model as a plain transformers model (LoRA adapters merged; under FSDP, an
         unsharded copy with the full weights, on every rank)."""
