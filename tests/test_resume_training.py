@@ -141,3 +141,20 @@ def test_a_killed_rl_run_continues_with_the_same_curve_and_weights(tmp_path, tin
     assert not (run_dir / "trainer").exists()  # removed once the checkpoint is saved
     if method == "spear":
         assert resumed.result.train.counters["replay_used"] > 0
+
+
+def test_a_lora_state_holds_the_adapters_only(tmp_path):
+    model, tokenizer = load_for_training(tiny())
+    from agentbench.training.trainer import PolicyTrainer
+
+    trainer = PolicyTrainer(model, tokenizer, OptimConfig(lora=True, lora_r=2), learning_rate=1e-3, total_steps=2,
+                            seed=0)
+    state = trainer.state_dict()
+    assert state["model"] and all("lora_" in name for name in state["model"])
+    before = {k: v.clone() for k, v in state["model"].items()}
+    with torch.no_grad():
+        for p in trainer.model.parameters():
+            if p.requires_grad:
+                p.add_(1.0)
+    trainer.load_state_dict({**state, "model": before})
+    assert all(torch.equal(p, before[n]) for n, p in trainer.model.named_parameters() if p.requires_grad)

@@ -184,15 +184,20 @@ class PolicyTrainer:
     def state_dict(self, weights_only: bool = False) -> dict[str, Any]:
         """What a resumed training needs to continue exactly (one process: see ``resume.py``);
         ``weights_only``: the weights of a finished stage, which no step will follow."""
+        # the trained parameters only: LoRA's adapters, not the frozen base they sit on
+        weights = {name: p.detach() for name, p in self.model.named_parameters() if p.requires_grad}
         if weights_only:
-            return {"model": self.model.state_dict(), "steps_done": self.steps_done}
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            return {"model": weights, "steps_done": self.steps_done}
+        return {"model": weights, "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "steps_done": self.steps_done,
                 "torch_rng": torch.get_rng_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict`'s output, in place (a policy sharing the module sees it)."""
-        self.model.load_state_dict(state["model"])
+        trained = {name for name, p in self.model.named_parameters() if p.requires_grad}
+        if set(state["model"]) != trained:
+            raise ValueError("the saved training state holds other parameters than this model trains")
+        self.model.load_state_dict(state["model"], strict=False)
         if "optimizer" in state:
             self.optimizer.load_state_dict(state["optimizer"])
             self.scheduler.load_state_dict(state["scheduler"])
