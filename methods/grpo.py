@@ -26,8 +26,9 @@ from agentbench.rollout import EpisodeJob, RolloutEngine
 from agentbench.training.batch import TokenSample
 from agentbench.training.checkpoints import load_for_training, save_checkpoint
 from agentbench.training.losses import AGGREGATIONS, ClippedPGLoss
-from agentbench.training.resume import TRAINER_DIR, Resume, rewind_log
+from agentbench.training.resume import Resume, rewind_log
 from agentbench.training.rl import group_advantages, is_env_error, shaped_reward, turn_samples
+from agentbench.training.stages import resume_folder
 from agentbench.training.trainer import OptimConfig, PolicyTrainer
 
 # Per budget: (steps, tasks per step, group size, learning rate). ``paper`` follows verl-agent's
@@ -112,7 +113,7 @@ class GRPO:
                   "skipped_groups": 0, "dropped_env_errors": 0, "episodes": 0}
         update_time = 0.0
         # A killed run continues from its last saved step, with the numbers it would have had.
-        resume = Resume(ctx.workdir / TRAINER_DIR / "rl", {"method": self.name, "settings": s, "seed": ctx.seed,
+        resume = Resume(resume_folder(ctx, "rl"), {"method": self.name, "settings": s, "seed": ctx.seed,
                                                           "tasks": list(by_id)})
         loop = resume.load(trainer)
         if loop is not None:

@@ -6,9 +6,9 @@ learning-rate schedule, torch's RNG) and the loop's own state (the step reached,
 curve so far, a method's replay buffer). A save happens after an optimizer step once
 ``AGENTBENCH_SAVE_EVERY_S`` seconds (default 300; ``off`` saves nothing) have passed since the last
 one, and at the end of a supervised stage (its weights only), so that a method of several stages
-skips the finished ones when it is run again. The state is tagged with what it belongs to (the stage, its step count, a hash of its
-training data); a state of anything else is ignored. The session deletes the folder once the
-training's checkpoint is saved.
+skips the finished ones when it is run again. The state is tagged with what it belongs to (the
+stage, its step count, a hash of its training data); a state of anything else is ignored. The
+session deletes the folder once the training's checkpoint is saved.
 
 Not under ``accelerate launch`` (several processes): there a killed training starts over.
 """
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from agentbench.fileio import write_error
+from agentbench.fileio import atomic_write_text, write_error
 from agentbench.training import distributed
 
 SAVE_EVERY_ENV = "AGENTBENCH_SAVE_EVERY_S"
@@ -125,6 +125,4 @@ def rewind_log(log_path: Path | None, stage: str, through: int) -> None:
             continue  # a line cut by the kill
         if record.get("stage") != stage or int(record.get("step", 0)) <= through:
             kept.append(line)
-    from agentbench.fileio import atomic_write_text
-
     atomic_write_text(log_path, "".join(line + "\n" for line in kept))
