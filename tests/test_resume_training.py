@@ -19,7 +19,7 @@ from agentbench.training.checkpoints import load_for_training
 from agentbench.training.examples import ChatExample
 from agentbench.training.resume import SAVE_EVERY_ENV, STATE_FILE, Resume, rewind_log
 from agentbench.training.sft import train_sft
-from agentbench.training.trainer import OptimConfig
+from agentbench.training.trainer import OptimConfig, PolicyTrainer
 
 EXAMPLES = [ChatExample(messages=[{"role": "user", "content": f"Step {i}?"},
                                   {"role": "assistant", "content": f"Action: move {i % 4}"}], kind="expert")
@@ -44,6 +44,19 @@ def _sft(tmp_path, log, stop_at=None, stage="sft"):
                      on_step=on_step, resume_dir=tmp_path / "trainer" / stage)
 
 
+def _count_steps(monkeypatch):
+    """Optimizer steps taken from now on (a resume that trained from scratch would take them all)."""
+    calls = []
+    real = PolicyTrainer.step
+
+    def counted(self, *args, **kwargs):
+        calls.append(1)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(PolicyTrainer, "step", counted)
+    return calls
+
+
 def _weights(model):
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
@@ -59,7 +72,9 @@ def test_a_killed_supervised_stage_continues_where_it_was_saved(tmp_path, monkey
     with pytest.raises(Killed):
         _sft(tmp_path / "b", tmp_path / "b.jsonl", stop_at=3)
     assert (tmp_path / "b" / "trainer" / "sft" / STATE_FILE).exists()
+    steps = _count_steps(monkeypatch)
     resumed, again = _sft(tmp_path / "b", tmp_path / "b.jsonl")
+    assert len(steps) == 2  # steps 4 and 5 only: the first three came from the saved state
     w, r = _weights(whole), _weights(resumed)
     assert all(torch.equal(w[k], r[k]) for k in w)
     assert (again.examples, again.tokens, again.loss_tokens, again.optimizer_steps) == \
@@ -91,8 +106,6 @@ def test_a_state_of_other_data_or_a_cut_log_line_is_not_taken(tmp_path, monkeypa
     with pytest.raises(Killed):
         _sft(tmp_path, tmp_path / "log.jsonl", stop_at=2)
     model, tokenizer = load_for_training(tiny())
-    from agentbench.training.trainer import PolicyTrainer
-
     trainer = PolicyTrainer(model, tokenizer, OptimConfig(), learning_rate=1e-3, total_steps=5, seed=0)
     assert Resume(tmp_path / "trainer" / "sft", {"stage": "sft", "data": "other"}).load(trainer) is None
     log = tmp_path / "log.jsonl"
@@ -130,7 +143,9 @@ def test_a_killed_rl_run_continues_with_the_same_curve_and_weights(tmp_path, tin
     monkeypatch.setattr(grpo_module.RolloutEngine, "run", real)
     run_dir = tmp_path / "b" / whole.path.parent.name
     assert (run_dir / "trainer" / "rl" / STATE_FILE).exists()
+    steps = _count_steps(monkeypatch)
     [resumed] = api.run(method=method, env="frozenlake", model="tiny", out=tmp_path / "b", sets=sets, resume=True)
+    assert len(steps) == 1  # step 3 only: steps 1 and 2 came from the saved state
     timing = {"rollout_s", "update_s"}
     a = [s.model_dump(exclude=timing) for s in whole.result.train.rl_steps]
     b = [s.model_dump(exclude=timing) for s in resumed.result.train.rl_steps]
@@ -145,8 +160,6 @@ def test_a_killed_rl_run_continues_with_the_same_curve_and_weights(tmp_path, tin
 
 def test_a_lora_state_holds_the_adapters_only(tmp_path):
     model, tokenizer = load_for_training(tiny())
-    from agentbench.training.trainer import PolicyTrainer
-
     trainer = PolicyTrainer(model, tokenizer, OptimConfig(lora=True, lora_r=2), learning_rate=1e-3, total_steps=2,
                             seed=0)
     state = trainer.state_dict()
