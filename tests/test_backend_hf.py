@@ -63,6 +63,26 @@ def test_loss_falls_on_assistant_tokens_only(backend):
     assert tokenize_example(tok, example, 8) is None  # cut before any reply: dropped
 
 
+def test_whole_sequence_scores_equal_the_full_logits(backend):
+    """Scoring projects to the vocabulary only the columns that predict completion tokens; the
+    log-probs must be those of the full forward pass, for prompts and completions of different
+    lengths in one padded batch."""
+    import torch
+
+    from agentbench.backends import ScoreRequest
+
+    requests = [ScoreRequest([1, 2, 3, 4, 5, 6], [20, 21]), ScoreRequest([7, 8], [30, 31, 32, 33]),
+                ScoreRequest([9, 10, 11], [40])]
+    got = backend._score_whole(requests, top_k=0)
+    for r, scores in zip(requests, got):
+        ids = torch.tensor([[*r.prompt_ids, *r.completion_ids]])
+        with torch.no_grad():
+            logp = torch.log_softmax(backend.model(input_ids=ids).logits[0].float(), dim=-1)
+        p = len(r.prompt_ids)
+        want = [float(logp[p - 1 + t, tok]) for t, tok in enumerate(r.completion_ids)]
+        assert scores.logprobs == pytest.approx(want, abs=1e-5)
+
+
 def test_completions_sharing_a_prompt_score_as_if_scored_alone(backend):
     """Shared prompts run once and continue from their KV cache; the scores match scoring every
     request as one whole sequence (prompts of different lengths, completions of different

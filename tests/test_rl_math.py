@@ -182,3 +182,51 @@ def test_schedules():
     assert cosine_decay(0, 10) == 1.0 and cosine_decay(5, 10) == pytest.approx(0.5)
     assert cosine_decay(10, 10) == 0.0 and cosine_decay(50, 10) == 0.0
     assert cosine_ramp(3, 0) == 1.0 and cosine_decay(3, 0) == 0.0
+
+
+def test_trainer_computes_the_loss_on_the_loss_columns_only_with_the_full_values(tiny_model):
+    """The trainer projects to the vocabulary only the columns that hold loss tokens; every loss
+    (policy gradient with KL and entropy, SFT, reverse KL) and its gradient must equal the one
+    computed on the full logits. Loss tokens in the middle and at different places per row, so a
+    window off by one column or cut per row the wrong way changes the numbers."""
+    from agentbench.training.checkpoints import load_for_training
+    from agentbench.training.losses import SFTLoss, aggregate, token_logprobs
+    from agentbench.training.trainer import OptimConfig, PolicyTrainer
+
+    model, tok = load_for_training(tiny_model)
+    reference = PolicyTrainer.frozen_copy(model)
+    trainer = PolicyTrainer(model, tok, OptimConfig(), learning_rate=1e-5, total_steps=1, seed=0, reference=reference)
+    g = torch.Generator().manual_seed(0)
+
+    def sample(prompt: int, completion: int, tail: int, advantage: float) -> TokenSample:
+        ids = torch.randint(5, 1000, (prompt + completion + tail,), generator=g).tolist()
+        top = [torch.randint(5, 1000, (3,), generator=g).tolist() for _ in range(completion)]
+        lps = [torch.log_softmax(torch.randn(3, generator=g), dim=-1).tolist() for _ in range(completion)]
+        pad = [[]] * prompt, [[]] * tail
+        return TokenSample(ids, [False] * prompt + [True] * completion + [False] * tail, advantage=advantage,
+                           old_logprobs=(-torch.rand(len(ids), generator=g)).tolist(),
+                           teacher_ids=pad[0] + top + pad[1], teacher_logprobs=pad[0] + lps + pad[1])
+
+    batch = collate([sample(20, 6, 4, 1.0), sample(12, 5, 0, -0.5), sample(25, 3, 9, 0.25)], tok.pad_token_id)
+    assert batch.loss_window() == (11, 27)  # first loss target is token 12 (column 11); last is token 27
+    norm = Normaliser(tokens=14, sequences=3, norm=8.0)
+    for loss in (ClippedPGLoss(kl_coef=0.05, entropy_coef=0.01), SFTLoss(), ReverseKLLoss()):
+        for mode in ("token-mean", "seq-mean-token-mean"):
+            trainer.aggregation = mode
+            model.zero_grad(set_to_none=True)
+            fast, fast_metrics = trainer._loss(batch, loss, norm)
+            fast.backward()
+            fast_grads = [p.grad.clone() for p in model.parameters()]
+            model.zero_grad(set_to_none=True)
+            batch.ref_logprobs = token_logprobs(reference(input_ids=batch.input_ids).logits[:, :-1], batch.targets)
+            per_token, metrics = loss(model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits[:, :-1],
+                                      batch)
+            batch.ref_logprobs = None
+            full = aggregate(per_token, batch.mask, mode, norm)
+            full.backward()
+            assert float(fast.detach()) == pytest.approx(float(full.detach()), rel=1e-5, abs=1e-7)
+            for a, p in zip(fast_grads, model.parameters()):
+                assert torch.allclose(a, p.grad, rtol=1e-4, atol=1e-8)
+            assert set(fast_metrics) == set(metrics)
+            for key, value in metrics.items():  # metrics are summed over the loss tokens
+                assert fast_metrics[key] == pytest.approx(float((value * batch.mask).sum()), rel=1e-5, abs=1e-6)

@@ -267,14 +267,17 @@ class HFBackend:
         return TokenScores(lp)
 
     def _score_whole(self, chunk: Sequence[ScoreRequest], top_k: int) -> list[TokenScores]:
-        """Each prompt and completion as one right-padded sequence."""
+        """Each prompt and completion as one right-padded sequence; logits only at the columns
+        that predict some completion token (the vocabulary projection skips the prompts)."""
         ids, mask = padded([[*r.prompt_ids, *r.completion_ids] for r in chunk], self.tokenizer.pad_token_id)
-        logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
+        lo = max(min(len(r.prompt_ids) for r in chunk) - 1, 0)
+        hi = max(len(r.prompt_ids) + len(r.completion_ids) for r in chunk) - 1
+        logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+                            logits_to_keep=torch.arange(lo, hi, device=self.device)).logits
         out = []
         for i, r in enumerate(chunk):
-            p, c = len(r.prompt_ids), len(r.completion_ids)
-            out.append(self._scores(torch.log_softmax(logits[i, p - 1 : p - 1 + c].float(), dim=-1),
-                                    r.completion_ids, top_k))
+            p, c = len(r.prompt_ids) - 1 - lo, len(r.completion_ids)
+            out.append(self._scores(torch.log_softmax(logits[i, p : p + c].float(), dim=-1), r.completion_ids, top_k))
         return out
 
     def _score_shared(self, requests: Sequence[ScoreRequest], groups: list[list[int]],

@@ -72,6 +72,24 @@ class TokenBatch:
     def n_tokens(self) -> int:
         return int(self.mask.sum())
 
+    def loss_window(self) -> tuple[int, int] | None:
+        """The columns ``[lo, hi)`` that hold every loss token of the micro-batch (None: none do)."""
+        cols = torch.nonzero(self.mask.sum(dim=0) > 0).squeeze(1)
+        if len(cols) == 0:
+            return None
+        return int(cols[0]), int(cols[-1]) + 1
+
+    def narrowed(self, lo: int, hi: int) -> TokenBatch:
+        """The same micro-batch with its per-position tensors cut to columns ``[lo, hi)``; the
+        inputs stay whole (they are fed forward), so a loss over the cut sees the same values."""
+
+        def cut(t):
+            return t[:, lo:hi] if t is not None else None
+
+        return TokenBatch(self.input_ids, self.attention_mask, cut(self.targets), cut(self.mask), self.advantages,
+                          cut(self.old_logprobs), cut(self.teacher_ids), cut(self.teacher_logprobs), self.samples,
+                          cut(self.ref_logprobs))
+
     def to(self, device: torch.device) -> TokenBatch:
         def move(t):
             return t.to(device) if t is not None else None

@@ -10,6 +10,8 @@ LoRA (merged when saved). The trainer's module can be shared with an ``hf`` poli
 from __future__ import annotations
 
 import copy
+import functools
+import inspect
 import math
 import time
 from collections.abc import Sequence
@@ -107,9 +109,17 @@ class PolicyTrainer:
             p.requires_grad_(False)
         return ref
 
-    def _logits(self, model: Any, batch: TokenBatch) -> torch.Tensor:
-        out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
-        return out.logits[:, :-1]
+    def _logits(self, model: Any, batch: TokenBatch, window: tuple[int, int] | None = None) -> torch.Tensor:
+        """Next-token logits aligned with ``batch.targets``; with ``window`` only its columns
+        ``[lo, hi)``: the vocabulary projection (and every softmax over it) then skips the
+        prompt positions, which carry no loss."""
+        if window is None:
+            return model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits[:, :-1]
+        lo, hi = window
+        if _keeps_logits(model):
+            keep = torch.arange(lo, hi, device=batch.input_ids.device)
+            return model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, logits_to_keep=keep).logits
+        return model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits[:, lo:hi]
 
     @torch.no_grad()
     def logprobs(self, samples: Sequence[TokenSample], temperature: float = 1.0,
@@ -130,14 +140,19 @@ class PolicyTrainer:
             model.train(was)
         return out
 
-    def _loss(self, batch: TokenBatch, loss: Loss, normaliser: Normaliser) -> tuple[torch.Tensor, dict]:
-        """One micro-batch's share of the step's loss (aggregated), and its per-token metrics."""
+    def _loss(self, batch: TokenBatch, loss: Loss, normaliser: Normaliser) -> tuple[torch.Tensor, dict[str, float]]:
+        """One micro-batch's share of the step's loss (aggregated), and its metrics summed over
+        its loss tokens. Computed over the columns that hold loss tokens only (the rest
+        contribute nothing)."""
+        window = batch.loss_window() or (0, batch.mask.shape[1])
+        batch = batch.narrowed(*window)
         if loss.needs_reference:
             with torch.no_grad():
-                batch.ref_logprobs = token_logprobs(self._logits(self.reference, batch), batch.targets,
+                batch.ref_logprobs = token_logprobs(self._logits(self.reference, batch, window), batch.targets,
                                                     getattr(loss, "temperature", 1.0))
-        per_token, metrics = loss(self._logits(self.model, batch), batch)
-        return aggregate(per_token, batch.mask, self.aggregation, normaliser), metrics
+        per_token, metrics = loss(self._logits(self.model, batch, window), batch)
+        sums = {key: float((t * batch.mask).sum()) for key, t in metrics.items()}
+        return aggregate(per_token, batch.mask, self.aggregation, normaliser), sums
 
     def step(self, samples: Sequence[TokenSample], loss: Loss) -> StepMetrics:
         """One optimizer update over ``samples`` with ``loss``."""
@@ -158,8 +173,8 @@ class PolicyTrainer:
             value, metrics = self._loss(batch, loss, normaliser)
             (value * scale).backward()
             total += float(value.detach())
-            for key, t in metrics.items():
-                sums[key] = sums.get(key, 0.0) + float((t * batch.mask).sum())
+            for key, value in metrics.items():
+                sums[key] = sums.get(key, 0.0) + value
         if self.sharded:  # every forward is a collective: a rank short of samples runs zero-weighted ones
             idle = distributed.micro_batches(len(samples), self.micro_batch) - math.ceil(len(mine) / self.micro_batch)
             batch = collate(samples[:1], self.tokenizer.pad_token_id).to(self.device)
@@ -212,3 +227,16 @@ class PolicyTrainer:
         if self.config.lora:
             return self.model.merge_and_unload()
         return self.model
+
+
+def _keeps_logits(model: Any) -> bool:
+    """Whether ``model``'s forward takes ``logits_to_keep`` as positions (transformers' causal
+    LMs do; a PEFT wrapper passes it on to the model it wraps)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return _forward_takes_logits_to_keep(type(base))
+
+
+@functools.cache
+def _forward_takes_logits_to_keep(cls: type) -> bool:
+    return "logits_to_keep" in inspect.signature(cls.forward).parameters
+
