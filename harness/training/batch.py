@@ -8,7 +8,7 @@ exactly the sampled token ids, so the loss sees the tokens the policy drew (no r
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -86,9 +86,9 @@ class TokenBatch:
         def cut(t):
             return t[:, lo:hi] if t is not None else None
 
-        return TokenBatch(self.input_ids, self.attention_mask, cut(self.targets), cut(self.mask), self.advantages,
-                          cut(self.old_logprobs), cut(self.teacher_ids), cut(self.teacher_logprobs), self.samples,
-                          cut(self.ref_logprobs))
+        return replace(self, targets=cut(self.targets), mask=cut(self.mask), old_logprobs=cut(self.old_logprobs),
+                       teacher_ids=cut(self.teacher_ids), teacher_logprobs=cut(self.teacher_logprobs),
+                       ref_logprobs=cut(self.ref_logprobs))
 
     def to(self, device: torch.device) -> TokenBatch:
         def move(t):

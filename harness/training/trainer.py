@@ -173,8 +173,8 @@ class PolicyTrainer:
             value, metrics = self._loss(batch, loss, normaliser)
             (value * scale).backward()
             total += float(value.detach())
-            for key, value in metrics.items():
-                sums[key] = sums.get(key, 0.0) + value
+            for key, amount in metrics.items():
+                sums[key] = sums.get(key, 0.0) + amount
         if self.sharded:  # every forward is a collective: a rank short of samples runs zero-weighted ones
             idle = distributed.micro_batches(len(samples), self.micro_batch) - math.ceil(len(mine) / self.micro_batch)
             batch = collate(samples[:1], self.tokenizer.pad_token_id).to(self.device)
@@ -239,4 +239,3 @@ def _keeps_logits(model: Any) -> bool:
 @functools.cache
 def _forward_takes_logits_to_keep(cls: type) -> bool:
     return "logits_to_keep" in inspect.signature(cls.forward).parameters
-
