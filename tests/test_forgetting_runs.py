@@ -164,3 +164,30 @@ def test_a_bad_prompt_file_fails_before_training(tmp_path, monkeypatch):
     done = runner.invoke(app, ["run", "--method", "il", "--env", "frozenlake", "--model", "tiny", "--quiet",
                                "--out", str(tmp_path), "--set", f"ifeval_data={tmp_path / 'missing.jsonl'}"])
     assert done.exit_code == 2 and "ifeval_data: no file" in done.output
+
+
+def test_the_answer_entry_is_let_go_once_its_answers_are_back(tmp_path, tiny_model):
+    """A run that goes on after its IF-Eval answers (more starts, other evaluations) must not keep
+    a second run into the same output folder waiting on the entry; nor after a crash."""
+    import subprocess
+    import sys
+
+    from agentbench.locking import holds
+
+    prompts = load_prompts(ForgettingConfig(ifeval_data=str(SAMPLE))).prompts[:2]
+    settings = {"model": tiny_model, "prompts": prompts, "prompts_sha256": "sample",
+                "sampling": SamplingParams(max_new_tokens=4), "backend": "hf", "options": BackendOptions(),
+                "batch": 2, "shared": SharedCache(tmp_path / "shared")}
+    answers = generate_answers(**settings)
+    folder = Path(answers.folder)
+    assert not holds(folder)
+    other = subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; "
+                            "from agentbench.locking import acquire; acquire(Path(sys.argv[1]))", str(folder)],
+                           capture_output=True, text=True, timeout=120)
+    assert other.returncode == 0, other.stderr
+    (folder / ANSWERS_FILE).unlink()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(HFBackend, "generate", lambda self, batch, params: (_ for _ in ()).throw(RuntimeError("killed")))
+        with pytest.raises(RuntimeError, match="killed"):
+            generate_answers(**settings)
+    assert not holds(folder)

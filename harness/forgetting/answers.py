@@ -124,7 +124,15 @@ def generate_answers(
     from agentbench.backends.hf import chat_template_sha256, load_tokenizer
 
     template = chat_template_sha256(load_tokenizer(model.path))
-    folder = shared.folder("ifeval", answers_key(model, template, prompts_sha256, sampling, backend, options, batch))
+    # The entry is held only while its answers are read or written: a run that goes on to other
+    # work must not keep a second process (another run into the same folder) waiting on it.
+    with shared.entry("ifeval", answers_key(model, template, prompts_sha256, sampling, backend, options, batch)) as folder:
+        return _answers(folder, prompts, sampling, backend, model, options, batch, template, on_progress)
+
+
+def _answers(folder: Path, prompts: Sequence[IFEvalPrompt], sampling: SamplingParams, backend: str, model: ModelRef,
+             options: BackendOptions, batch: int, template: str,
+             on_progress: Callable[[int, int], None] | None) -> AnswerSet:
     log = AnswerLog(folder / ANSWERS_FILE)
     plan = [list(prompts[i : i + batch]) for i in range(0, len(prompts), batch)]
     saved = log.load()
