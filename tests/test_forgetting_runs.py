@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ from agentbench.cli import app
 from agentbench.forgetting.answers import ANSWERS_FILE, generate_answers
 from agentbench.forgetting.config import ForgettingConfig
 from agentbench.forgetting.data import load_prompts
+from agentbench.locking import holds
 from agentbench.models import file_sha256
 from agentbench.protocols import ProtocolOutput
 from agentbench.results import FORGETTING_FILE, ForgettingPromptRecord, ForgettingResult, read_result
@@ -166,14 +169,9 @@ def test_a_bad_prompt_file_fails_before_training(tmp_path, monkeypatch):
     assert done.exit_code == 2 and "ifeval_data: no file" in done.output
 
 
-def test_the_answer_entry_is_let_go_once_its_answers_are_back(tmp_path, tiny_model):
+def test_the_answer_entry_is_let_go_once_its_answers_are_back(tmp_path, tiny_model, monkeypatch):
     """A run that goes on after its IF-Eval answers (more starts, other evaluations) must not keep
     a second run into the same output folder waiting on the entry; nor after a crash."""
-    import subprocess
-    import sys
-
-    from agentbench.locking import holds
-
     prompts = load_prompts(ForgettingConfig(ifeval_data=str(SAMPLE))).prompts[:2]
     settings = {"model": tiny_model, "prompts": prompts, "prompts_sha256": "sample",
                 "sampling": SamplingParams(max_new_tokens=4), "backend": "hf", "options": BackendOptions(),
@@ -186,8 +184,11 @@ def test_the_answer_entry_is_let_go_once_its_answers_are_back(tmp_path, tiny_mod
                            capture_output=True, text=True, timeout=120)
     assert other.returncode == 0, other.stderr
     (folder / ANSWERS_FILE).unlink()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(HFBackend, "generate", lambda self, batch, params: (_ for _ in ()).throw(RuntimeError("killed")))
-        with pytest.raises(RuntimeError, match="killed"):
-            generate_answers(**settings)
+
+    def killed(self, batch, params):
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(HFBackend, "generate", killed)
+    with pytest.raises(RuntimeError, match="killed"):
+        generate_answers(**settings)
     assert not holds(folder)

@@ -127,51 +127,45 @@ def generate_answers(
     # The entry is held only while its answers are read or written: a run that goes on to other
     # work must not keep a second process (another run into the same folder) waiting on it.
     with shared.entry("ifeval", answers_key(model, template, prompts_sha256, sampling, backend, options, batch)) as folder:
-        return _answers(folder, prompts, sampling, backend, model, options, batch, template, on_progress)
-
-
-def _answers(folder: Path, prompts: Sequence[IFEvalPrompt], sampling: SamplingParams, backend: str, model: ModelRef,
-             options: BackendOptions, batch: int, template: str,
-             on_progress: Callable[[int, int], None] | None) -> AnswerSet:
-    log = AnswerLog(folder / ANSWERS_FILE)
-    plan = [list(prompts[i : i + batch]) for i in range(0, len(prompts), batch)]
-    saved = log.load()
-    done: dict[int, list[dict[str, Any]]] = {}
-    for index, chunk in enumerate(plan):
-        rows = _complete(saved.get(index, []), [p.key for p in chunk])
-        if rows is not None:
-            done[index] = rows
-    total = len(prompts)
-    progress = on_progress or (lambda done_, total_: None)
-    progress(sum(len(plan[i]) for i in done), total)
-    generated = 0
-    missing = [i for i in range(len(plan)) if i not in done]
-    info_file = folder / BACKEND_FILE
-    if missing:
-        engine = make_backend(backend, model, options)
-        try:
-            atomic_write_text(info_file, json.dumps(engine.describe()))
-            for index in missing:
-                chunk = plan[index]
-                started = time.perf_counter()
-                completions = engine.generate([[{"role": "user", "content": p.prompt}] for p in chunk], sampling)
-                seconds = time.perf_counter() - started
-                rows = [{"batch": index, "key": p.key, "response": c.raw_text if c.raw_text is not None else c.text, "completion_tokens": c.completion_tokens,
-                         "finish_reason": c.finish_reason, "batch_seconds": seconds}
-                        for p, c in zip(chunk, completions)]
-                log.append(rows)
+        log = AnswerLog(folder / ANSWERS_FILE)
+        plan = [list(prompts[i : i + batch]) for i in range(0, len(prompts), batch)]
+        saved = log.load()
+        done: dict[int, list[dict[str, Any]]] = {}
+        for index, chunk in enumerate(plan):
+            rows = _complete(saved.get(index, []), [p.key for p in chunk])
+            if rows is not None:
                 done[index] = rows
-                generated += len(rows)
-                progress(sum(len(plan[i]) for i in done), total)
-        finally:
-            engine.close()
-    try:
-        described = json.loads(info_file.read_text())
-    except (OSError, ValueError):
-        described = {"backend": backend, "chat_template_sha256": template}
-    rows = [row for index in range(len(plan)) for row in done[index]]
-    seconds = sum(done[index][0]["batch_seconds"] for index in done if done[index])
-    return AnswerSet(
-        answers=[Answer(r["key"], r["response"], int(r["completion_tokens"]), r["finish_reason"]) for r in rows],
-        generated_now=generated, generation_seconds=float(seconds), backend=described, folder=str(folder),
-    )
+        total = len(prompts)
+        progress = on_progress or (lambda done_, total_: None)
+        progress(sum(len(plan[i]) for i in done), total)
+        generated = 0
+        missing = [i for i in range(len(plan)) if i not in done]
+        info_file = folder / BACKEND_FILE
+        if missing:
+            engine = make_backend(backend, model, options)
+            try:
+                atomic_write_text(info_file, json.dumps(engine.describe()))
+                for index in missing:
+                    chunk = plan[index]
+                    started = time.perf_counter()
+                    completions = engine.generate([[{"role": "user", "content": p.prompt}] for p in chunk], sampling)
+                    seconds = time.perf_counter() - started
+                    rows = [{"batch": index, "key": p.key, "response": c.raw_text if c.raw_text is not None else c.text, "completion_tokens": c.completion_tokens,
+                             "finish_reason": c.finish_reason, "batch_seconds": seconds}
+                            for p, c in zip(chunk, completions)]
+                    log.append(rows)
+                    done[index] = rows
+                    generated += len(rows)
+                    progress(sum(len(plan[i]) for i in done), total)
+            finally:
+                engine.close()
+        try:
+            described = json.loads(info_file.read_text())
+        except (OSError, ValueError):
+            described = {"backend": backend, "chat_template_sha256": template}
+        rows = [row for index in range(len(plan)) for row in done[index]]
+        seconds = sum(done[index][0]["batch_seconds"] for index in done if done[index])
+        return AnswerSet(
+            answers=[Answer(r["key"], r["response"], int(r["completion_tokens"]), r["finish_reason"]) for r in rows],
+            generated_now=generated, generation_seconds=float(seconds), backend=described, folder=str(folder),
+        )
